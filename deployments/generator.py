@@ -1,0 +1,40 @@
+"""Generator replica: one vLLM AsyncLLM engine; streams GenerationSteps to the router."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from services.config import load_settings
+from services.generation.engine import VLLMGenerator
+from services.generation.types import GenerationRequest, GenerationStep
+
+
+class Generator:
+    def __init__(self, settings: dict[str, Any] | None = None):
+        self.settings = load_settings(settings).generator
+        self.engine = VLLMGenerator(self.settings)
+        self.requests_started = 0
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
+        # When the router cancels this stream (client gone, output blocked), the cancellation
+        # reaches engine.generate(), which aborts the vLLM request and frees its KV cache.
+        self.requests_started += 1
+        async for step in self.engine.stream(request):
+            yield step
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "model": self.settings.served_model_name,
+            "requests_started": self.requests_started,
+            "unfinished_requests": self.engine.num_unfinished_requests(),
+        }
+
+    async def check_health(self) -> None:
+        """Ray Serve calls this periodically; a dead engine fails it and the replica restarts."""
+        await asyncio.wait_for(self.engine.check_health(), timeout=10)
+
+    def __del__(self) -> None:
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.shutdown()

@@ -1,0 +1,1 @@
+"""chatgate domain logic: importable and testable without Ray."""

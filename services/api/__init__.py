@@ -1,0 +1,1 @@
+"""OpenAI-compatible HTTP surface: request/response models, errors, the FastAPI app."""

@@ -1,0 +1,99 @@
+"""The FastAPI app: OpenAI-compatible routes over a backend (the Router replica, or a fake in tests)."""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sse_starlette.sse import EventSourceResponse
+
+from services.api.errors import APIError, error_response, install_error_handlers
+from services.api.schemas import ChatCompletionRequest, ModerationRequest
+from services.config import Settings
+from services.moderation.base import ModerationVerdict
+from services.pipeline.chat import ChatPipeline
+from services.templates.language import pick_language
+from services.templates.store import load_seed
+
+
+class Backend(Protocol):
+    settings: Settings
+    pipeline: ChatPipeline
+
+    async def moderate(self, texts: list[str]) -> list[ModerationVerdict]: ...
+
+    async def readiness(self) -> dict[str, Any]: ...
+
+    async def engine_stats(self) -> dict[str, Any]: ...
+
+
+def create_app(backend: Backend) -> FastAPI:
+    settings = backend.settings
+    model_name = settings.generator.served_model_name
+    languages = set(load_seed(settings.templates.seed_file))
+    app = FastAPI(title="chatgate", version="0.1.0")
+    install_error_handlers(app)
+
+    def check_model(model: str | None) -> None:
+        if model not in (None, model_name):
+            raise APIError(404, f"The model `{model}` does not exist. Available: `{model_name}`.", param="model", code="model_not_found")
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatCompletionRequest, request: Request):
+        check_model(body.model)
+        language = pick_language(body.language, request.headers.get("accept-language"), languages, settings.templates.default_language)
+        if not body.stream:
+            return JSONResponse(await backend.pipeline.complete(body, language, model_name))
+        chunks = await backend.pipeline.stream(body, language, model_name)  # 4xx raised here, before any byte
+        return EventSourceResponse(_sse(chunks), ping=15)
+
+    @app.post("/v1/moderations")
+    async def moderations(body: ModerationRequest):
+        verdicts = await backend.moderate(body.texts())
+        return {
+            "id": f"modr-{time.time_ns():x}",
+            "model": "chatgate-moderation",
+            "results": [v.model_dump() for v in verdicts],
+        }
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [{"id": model_name, "object": "model", "created": 0, "owned_by": "chatgate"}]}
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        state = await backend.readiness()
+        ready = state["model_loaded"] and state["classifier_loaded"]
+        return JSONResponse({"ready": ready, **state}, status_code=200 if ready else 503)
+
+    @app.get("/admin/engine")
+    async def engine_stats():
+        """Operator view of the generator: requests started and still running in vLLM."""
+        return await backend.engine_stats()
+
+    _include_jobs(app, settings)
+    return app
+
+
+async def _sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, str]]:
+    async for chunk in chunks:
+        yield {"data": json.dumps(chunk, separators=(",", ":"))}
+    yield {"data": "[DONE]"}
+
+
+def _include_jobs(app: FastAPI, settings: Settings) -> None:
+    try:
+        from services.jobs.api import create_jobs_router
+    except ImportError:
+        return
+    app.include_router(create_jobs_router(settings))
+
+
+__all__ = ["Backend", "create_app", "error_response"]

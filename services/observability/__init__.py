@@ -1,0 +1,1 @@
+"""Prometheus metrics for chatgate (names documented in the README)."""

@@ -1,0 +1,1 @@
+"""The moderated chat flow (steps 1-7 of the seed): input check, generate, output check, template."""

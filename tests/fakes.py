@@ -1,0 +1,92 @@
+"""Fakes for unit tests of services/ (no Ray, no vLLM, no ONNX). Real components have their own tests."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from services.config import Settings
+from services.generation.types import GenerationRequest, GenerationStep
+from services.moderation.base import ModerationPolicy, ModerationVerdict
+from services.observability.metrics import PipelineMetrics
+from services.pipeline.chat import ChatPipeline
+from services.templates.store import Template
+
+CATEGORIES = ("harassment", "self-harm", "violence")
+KEYWORDS = {"idiot": "harassment", "cut myself": "self-harm", "kill you": "violence"}
+
+
+def keyword_verdict(text: str, policy: ModerationPolicy | None = None) -> ModerationVerdict:
+    scores = {c: 0.0 for c in CATEGORIES}
+    for word, category in KEYWORDS.items():
+        if word in text.lower():
+            scores[category] = 0.99
+    return (policy or ModerationPolicy()).judge(scores)
+
+
+class FakeStages:
+    """Generates a scripted answer token by token; records what was called."""
+
+    def __init__(self, answer: str = "Hello there. This is a perfectly fine answer.", *, prompt_tokens: int = 7,
+                 error: str | None = None, fail_moderation: bool = False, delay: float = 0.0):
+        self.answer, self.prompt_tokens, self.error = answer, prompt_tokens, error
+        self.fail_moderation, self.delay = fail_moderation, delay
+        self.generate_calls = 0
+        self.closed_early = False
+        self.output_checks: list[str] = []
+
+    async def check_input(self, text: str) -> ModerationVerdict:
+        if self.fail_moderation:
+            raise ConnectionError("moderation replica unreachable")
+        return keyword_verdict(text)
+
+    async def check_output(self, text: str) -> ModerationVerdict:
+        self.output_checks.append(text)
+        if self.fail_moderation:
+            raise ConnectionError("moderation replica unreachable")
+        return keyword_verdict(text)
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
+        self.generate_calls += 1
+        if self.error:
+            yield GenerationStep(error=self.error, error_code="context_length_exceeded")
+            return
+        words = self.answer.split(" ")
+        finished = False
+        try:
+            yield GenerationStep(prompt_tokens=self.prompt_tokens)
+            for i, word in enumerate(words):
+                await asyncio.sleep(self.delay)
+                last = i == len(words) - 1
+                yield GenerationStep(text=(word if i == 0 else " " + word), completion_tokens=i + 1,
+                                     finish_reason="stop" if last else None)
+            finished = True
+        finally:
+            if not finished:
+                self.closed_early = True
+
+    async def template(self, category: str, language: str) -> Template:
+        return Template(f"[template {category}/{language}]", category, language, "redis")
+
+
+def make_pipeline(stages: FakeStages, **overrides: Any) -> tuple[ChatPipeline, PipelineMetrics]:
+    settings = Settings.model_validate({"audit": {"enabled": False}, **overrides})
+    metrics = PipelineMetrics()
+    return ChatPipeline(stages, settings, metrics), metrics
+
+
+class FakeBackend:
+    """services.api.app.Backend over FakeStages."""
+
+    def __init__(self, stages: FakeStages, **overrides: Any):
+        self.pipeline, self.metrics = make_pipeline(stages, **overrides)
+        self.settings = self.pipeline.settings
+
+    async def moderate(self, texts: list[str]) -> list[ModerationVerdict]:
+        return [keyword_verdict(t) for t in texts]
+
+    async def readiness(self) -> dict[str, Any]:
+        return {"model_loaded": True, "classifier_loaded": True, "templates": "redis"}
+
+    async def engine_stats(self) -> dict[str, Any]:
+        return {"requests_started": 0, "unfinished_requests": 0}

