@@ -2,7 +2,8 @@
 # Run the whole system on this machine: set-up (cached), a local Ray head with a fixed metrics
 # port, the Celery worker, and `serve run` on the given Serve config (default deployments.yaml).
 #   tools/run.sh [CONFIG]          env: CHATGATE_METRICS_PORT (8080), CHATGATE_RAY_PORT (6380),
-#                                       CHATGATE_WORKERS (1), CHATGATE_SKIP_SETUP=1
+#                                       CHATGATE_DASHBOARD_PORT (8265), CHATGATE_WORKERS (1),
+#                                       CHATGATE_SKIP_SETUP=1
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/tools/env.sh"
@@ -14,7 +15,7 @@ HTTP_PORT=$(python -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))[
 
 export RAY_ADDRESS=127.0.0.1:$RAY_PORT
 ray start --head --port "$RAY_PORT" --metrics-export-port "$METRICS_PORT" --num-cpus "${CHATGATE_NUM_CPUS:-2}" \
-  --dashboard-host 127.0.0.1 --disable-usage-stats >/dev/null
+  --dashboard-host 127.0.0.1 --dashboard-port "${CHATGATE_DASHBOARD_PORT:-8265}" --disable-usage-stats >/dev/null
 pids=()
 cleanup() {
   trap - EXIT INT TERM

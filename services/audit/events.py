@@ -41,7 +41,7 @@ def text_digest(text: str, key: str = "") -> str:
 def redacted(event: AuditEvent, *, store_text: bool, hash_key: str = "") -> AuditEvent:
     """A copy safe to send/store: digest + length always; the text itself only if store_text."""
     if event.text is None:
-        return event if (store_text or event.text is None) else event.model_copy(update={"text": None})
+        return event
     return event.model_copy(update={
         "text_sha256": text_digest(event.text, hash_key),
         "text_chars": len(event.text),

@@ -10,7 +10,7 @@ Delivery semantics (see docs/jobs-and-audit.md):
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from services.config import Settings
 from services.jobs.options import AUDIT_TASK, JOBS_TASK, JobOptions
@@ -43,7 +43,10 @@ def make_celery(settings: Settings, *, main: str = "chatgate") -> Celery:
         result_backend_transport_options={"socket_timeout": opts.publish_timeout_s},
         broker_connection_retry_on_startup=True,
         task_default_queue=opts.jobs_queue,
-        task_queues=(Queue(opts.jobs_queue), Queue(opts.audit_queue)),
+        task_default_exchange=opts.jobs_queue,
+        task_default_routing_key=opts.jobs_queue,
+        task_queues=tuple(Queue(q, Exchange(q, type="direct"), routing_key=q)
+                          for q in (opts.jobs_queue, opts.audit_queue)),
         task_routes={JOBS_TASK: {"queue": opts.jobs_queue}, AUDIT_TASK: {"queue": opts.audit_queue}},
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

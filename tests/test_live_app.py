@@ -1,0 +1,196 @@
+"""The real system end to end: Ray Serve + vLLM (SmolLM2) + ONNX classifier + Redis templates.
+
+One app is started for the whole session (tests/live.py); tests that change its configuration
+restore it before they finish.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from openai import OpenAI
+
+pytestmark = pytest.mark.slow
+
+BENIGN = "Explain how a classification algorithm works"
+ABUSIVE = "I want to cut myself tonight"
+MODEL = "smollm2-135m-instruct"
+
+
+def chat(app, content: str, **kw) -> httpx.Response:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": content}], "max_tokens": 48, "temperature": 0, "seed": 7, **kw}
+    return httpx.post(f"{app.base_url}/v1/chat/completions", json=body, timeout=120)
+
+
+def sse_chunks(app, content: str, **kw) -> list[dict]:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": content}], "max_tokens": 48, "temperature": 0,
+            "seed": 7, "stream": True, **kw}
+    chunks = []
+    with httpx.stream("POST", f"{app.base_url}/v1/chat/completions", json=body, timeout=120) as resp:
+        assert resp.status_code == 200
+        for line in resp.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                chunks.append(json.loads(line[6:]))
+    return chunks
+
+
+def text_of(chunks: list[dict]) -> str:
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+
+
+def engine_stats(app) -> dict:
+    return httpx.get(f"{app.base_url}/admin/engine", timeout=30).json()
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def test_benign_question_gets_a_model_answer(live_app):
+    resp = chat(live_app, BENIGN)
+    assert resp.status_code == 200
+    body = resp.json()
+    choice = body["choices"][0]
+    assert choice["finish_reason"] in ("stop", "length")
+    assert len(choice["message"]["content"].split()) >= 5
+    assert body["usage"]["completion_tokens"] > 0 and "chatgate_moderation" not in body
+
+
+def test_abusive_prompt_gets_the_template_without_calling_the_generator(live_app):
+    before = engine_stats(live_app)["requests_started"]
+    body = chat(live_app, ABUSIVE).json()
+    assert body["choices"][0]["finish_reason"] == "content_filter"
+    assert body["chatgate_moderation"]["stage"] == "input"
+    assert "self-harm" in body["chatgate_moderation"]["categories"]
+    assert "crisis line" in body["choices"][0]["message"]["content"]
+    assert engine_stats(live_app)["requests_started"] == before
+
+
+def test_stream_equals_non_streamed_answer_for_the_same_seed(live_app):
+    full = chat(live_app, BENIGN).json()["choices"][0]["message"]["content"]
+    chunks = sse_chunks(live_app, BENIGN, stream_options={"include_usage": True})
+    assert text_of(chunks) == full
+    assert chunks[-1]["usage"]["completion_tokens"] > 0
+    assert chunks[-2]["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def test_the_openai_client_works(live_app):
+    client = OpenAI(base_url=f"{live_app.base_url}/v1", api_key="unused", timeout=120)
+    assert [m.id for m in client.models.list()] == [MODEL]
+    done = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": BENIGN}], max_tokens=24, temperature=0)
+    assert done.choices[0].message.content
+    stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": BENIGN}], max_tokens=24,
+                                            temperature=0, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == done.choices[0].message.content
+    mod = client.moderations.create(input=[BENIGN, ABUSIVE])
+    assert [r.flagged for r in mod.results] == [False, True]
+
+
+@pytest.mark.parametrize("body,status", [
+    ({"messages": []}, 400),
+    ({"messages": [{"role": "robot", "content": "hi"}]}, 400),
+    ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 10**6}, 400),
+    ({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}, 400),
+    ({"model": "nope", "messages": [{"role": "user", "content": "hi"}]}, 404),
+])
+def test_bad_inputs_get_4xx_in_openai_shape(live_app, body, status):
+    resp = httpx.post(f"{live_app.base_url}/v1/chat/completions", json=body, timeout=30)
+    assert resp.status_code == status and resp.json()["error"]["message"]
+
+
+def test_malformed_json_and_too_long_prompt(live_app):
+    resp = httpx.post(f"{live_app.base_url}/v1/chat/completions", content=b"{oops", headers={"content-type": "application/json"}, timeout=30)
+    assert resp.status_code == 400
+    long_prompt = "Tell me about cats and dogs. " * 400  # ~2,800 tokens > max_model_len 2048
+    for stream in (False, True):
+        resp = chat(live_app, long_prompt, stream=stream)
+        assert resp.status_code == 400 and resp.json()["error"]["code"] == "context_length_exceeded"
+    assert httpx.get(f"{live_app.base_url}/healthz", timeout=10).status_code == 200  # replica still up
+
+
+def test_client_disconnect_aborts_generation(live_app):
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Write a very long story about a dragon."}],
+            "max_tokens": 400, "stream": True, "moderation_mode": "async"}
+    with httpx.stream("POST", f"{live_app.base_url}/v1/chat/completions", json=body, timeout=120) as resp:
+        for i, _ in enumerate(resp.iter_lines()):
+            if i > 6:
+                break  # leave mid-stream
+    assert wait_until(lambda: engine_stats(live_app)["unfinished_requests"] == 0, timeout=3)
+
+
+def _with_output_threshold(app, thresholds: dict[str, float], mode: str | None = None) -> dict:
+    config = copy.deepcopy(app.config)
+    for d in config["applications"][0]["deployments"]:
+        if d["name"] == "OutputModeration":
+            d["user_config"]["thresholds"] = thresholds
+    return config
+
+
+def test_output_block_for_real_in_buffered_mode(live_app):
+    """Force output flags by a threshold of 0 on one category (input moderation is unaffected)."""
+    live_app.redeploy(_with_output_threshold(live_app, {"violence": 0.0}))
+    try:
+        assert wait_until(lambda: chat(live_app, BENIGN).json()["choices"][0]["finish_reason"] == "content_filter", timeout=60, interval=1)
+        body = chat(live_app, BENIGN).json()
+        assert body["chatgate_moderation"]["stage"] == "output"
+        assert body["chatgate_moderation"]["template"]["category"] == "violence"
+        before = engine_stats(live_app)
+        chunks = sse_chunks(live_app, BENIGN, max_tokens=200)
+        template = body["choices"][0]["message"]["content"]
+        assert text_of(chunks) == template  # buffered: nothing of the flagged window reached the client
+        assert chunks[-1]["choices"][0]["finish_reason"] == "content_filter"
+        assert wait_until(lambda: engine_stats(live_app)["unfinished_requests"] == 0, timeout=3)
+        assert engine_stats(live_app)["requests_started"] == before["requests_started"] + 1
+    finally:
+        live_app.redeploy(live_app.config)
+        wait_until(lambda: "chatgate_moderation" not in chat(live_app, BENIGN).json(), timeout=60, interval=1)
+
+
+def test_template_edit_through_the_cli_changes_the_next_blocked_answer(live_app):
+    new_text = f"Edited template {time.time_ns()}"
+    subprocess.run([sys.executable, "-m", "services.cli", "templates", "--redis-url", f"{live_app.redis.url}/0",
+                    "set", "self-harm", "en", new_text], check=True, timeout=30)
+    assert wait_until(lambda: chat(live_app, ABUSIVE).json()["choices"][0]["message"]["content"] == new_text, timeout=10)
+
+
+def test_metrics_show_stage_histograms(live_app):
+    chat(live_app, BENIGN)
+    chat(live_app, ABUSIVE)
+    sse_chunks(live_app, BENIGN, max_tokens=8)
+
+    def scrape():
+        text = httpx.get(live_app.metrics_url, timeout=10).text
+        return text if "ray_chatgate_stage_latency_seconds_bucket" in text else None
+
+    text = wait_until(scrape, timeout=60, interval=2)
+    assert text, "stage histograms never appeared on the Ray metrics port"
+    for stage in ("input_moderation", "generation", "output_moderation", "template"):
+        assert f'stage="{stage}"' in text
+    assert wait_until(lambda: "ray_chatgate_time_to_first_token_seconds_bucket" in httpx.get(live_app.metrics_url, timeout=10).text,
+                      timeout=30, interval=2)
+    assert 'outcome="input_blocked"' in httpx.get(live_app.metrics_url, timeout=10).text
+
+
+def test_redis_down_still_answers_with_a_template(live_app):
+    """Runs last among the template tests: it stops the app's Redis (and restarts it)."""
+    live_app.redis.stop()
+    try:
+        resp = chat(live_app, ABUSIVE)
+        assert resp.status_code == 200
+        body = resp.json()
+        assert body["choices"][0]["finish_reason"] == "content_filter"
+        assert body["chatgate_moderation"]["template"]["source"] == "builtin"
+        assert httpx.get(f"{live_app.base_url}/readyz", timeout=30).json()["templates"] == "builtin_fallback"
+    finally:
+        live_app.redis.start()

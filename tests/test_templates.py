@@ -1,0 +1,69 @@
+"""Template store against a real Redis; language choice; the CLI."""
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+
+from services.config import TemplateSettings
+from services.templates import TemplateStore, base_category, pick_language
+
+pytestmark = pytest.mark.integration
+
+
+def store_for(server, **kw) -> TemplateStore:
+    return TemplateStore(TemplateSettings(redis_url=f"{server.url}/0", **kw))
+
+
+async def test_seed_then_lookup_with_fallbacks(redis_server):
+    store = store_for(redis_server)
+    assert await store.seed() > 0
+    assert await store.seed() == 0  # idempotent: never overwrites
+    t = await store.get("self-harm/intent", "de")
+    assert (t.category, t.language, t.source) == ("self-harm", "de", "redis")
+    t = await store.get("hate", "de")  # no German hate template -> German default
+    assert (t.category, t.language) == ("default", "de")
+    t = await store.get("hate", "xx")  # unknown language -> English
+    assert (t.category, t.language) == ("hate", "en")
+    await store.close()
+
+
+async def test_edits_are_seen_after_the_cache_ttl_and_seed_keeps_them(redis_server):
+    store = store_for(redis_server, cache_ttl_s=0.2)
+    await store.seed()
+    before = await store.get("violence", "en")
+    await store.set("violence", "en", "Edited at run time.")
+    await asyncio.sleep(0.25)
+    assert (await store.get("violence", "en")).text == "Edited at run time."
+    await store.seed()
+    await asyncio.sleep(0.25)
+    assert (await store.get("violence", "en")).text != before.text
+    await store.close()
+
+
+async def test_redis_down_serves_builtin_templates(redis_server):
+    store = store_for(redis_server)
+    redis_server.stop()
+    t = await store.get("self-harm", "fr")
+    assert t.source == "builtin" and t.language == "fr" and "3114" in t.text
+    assert await store.ping() is False
+
+
+def test_cli_set_get_list(redis_server):
+    def cli(*args):
+        out = subprocess.run([sys.executable, "-m", "services.cli", "templates", "--redis-url", f"{redis_server.url}/0", *args],
+                             capture_output=True, text=True, check=True)
+        return out.stdout
+    cli("set", "hate", "es", "No puedo con eso.")
+    assert json.loads(cli("get", "hate", "es"))["text"] == "No puedo con eso."
+    assert json.loads(cli("list"))["es"]["hate"] == "No puedo con eso."
+
+
+def test_language_choice():
+    langs = {"en", "de", "fr"}
+    assert pick_language("DE", "fr", langs, "en") == "de"
+    assert pick_language(None, "es-ES, fr;q=0.5", langs, "en") == "fr"
+    assert pick_language(None, "fr;q=0, de;q=0.1", langs, "en") == "de"
+    assert pick_language(None, None, langs, "en") == "en"
+    assert base_category("harassment/threatening") == "harassment"
