@@ -97,7 +97,7 @@ class LiveApp:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)  # graceful: vLLM cleans up /dev/shm
+            os.killpg(self.proc.pid, signal.SIGTERM)  # run.sh traps it and stops `serve run` with SIGINT (clean vLLM exit)
             try:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:

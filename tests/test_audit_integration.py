@@ -1,23 +1,23 @@
 """Audit trail with a real PostgreSQL, a real Redis and a real Celery worker (no model needed)."""
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
 import sys
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import psycopg
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from jobs_support.fixtures import *  # noqa: E402,F401,F403
-from jobs_support.fixtures import ROOT, wait_for  # noqa: E402
+from tests.jobs_support.fixtures import *  # noqa: F401,F403
+from tests.jobs_support.fixtures import ROOT, wait_for
 
-from services.audit import AuditEvent, AuditPublisher  # noqa: E402
-from services.audit.events import redacted  # noqa: E402
-from services.audit.store import AuditStore  # noqa: E402
-from services.config import load_settings  # noqa: E402
+from services.audit import AuditEvent, AuditPublisher
+from services.audit.events import redacted
+from services.audit.store import AuditStore
+from services.config import load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -67,7 +67,7 @@ def test_cli_lists_recent_decisions(pg_dsn):
     e = redacted(_event(request_id="cli-req-1"), store_text=False)
     store.insert(e.model_dump())
     store.close()
-    env = {"PYTHONPATH": str(ROOT), "PATH": __import__("os").environ["PATH"], "CHATGATE_AUDIT__DSN": pg_dsn}
+    env = {"PYTHONPATH": str(ROOT), "PATH": os.environ["PATH"], "CHATGATE_AUDIT__DSN": pg_dsn}
     out = subprocess.run([sys.executable, "-m", "services.audit.cli", "list", "--limit", "5", "--stage", "output",
                           "--blocked"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -91,8 +91,6 @@ def test_published_event_reaches_postgres_through_worker(broker, stack_env, pg_d
     start_worker()
     pub = _publisher(stack_env, monkeypatch)
     e = _event()
-    import asyncio
-
     asyncio.run(pub.publish(e))
     assert pub.flush(10)
     row = wait_for(lambda: _row(pg_dsn, e.request_id), 30, "audit row")
@@ -101,8 +99,6 @@ def test_published_event_reaches_postgres_through_worker(broker, stack_env, pg_d
 
 
 def test_store_text_on_keeps_text_and_worker_policy_wins(broker, stack_env, pg_dsn, start_worker, monkeypatch):
-    import asyncio
-
     # Worker with store_text on + publisher with it on: the text is kept.
     start_worker(CHATGATE_AUDIT__STORE_TEXT="true")
     pub = _publisher(stack_env, monkeypatch, store_text="true")
@@ -114,8 +110,6 @@ def test_store_text_on_keeps_text_and_worker_policy_wins(broker, stack_env, pg_d
 
 
 def test_worker_drops_raw_text_when_store_text_off(broker, stack_env, pg_dsn, start_worker, monkeypatch):
-    import asyncio
-
     # A publisher configured to keep text, but the worker's policy (store_text off) wins.
     start_worker()
     pub = _publisher(stack_env, monkeypatch, store_text="true")

@@ -46,6 +46,8 @@ def test_event_defaults():
     assert e.ts.tzinfo is not None and len(e.event_id) == 32
     with pytest.raises(ValueError):
         AuditEvent(stage="middle", flagged=True)
+    # The Router passes ts as epoch seconds.
+    assert AuditEvent(ts=0.0, stage="input", flagged=False).ts.isoformat() == "1970-01-01T00:00:00+00:00"
 
 
 def _settings(monkeypatch, **audit):

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import signal
-import sys
-import time
-from pathlib import Path
 
 import psycopg
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from jobs_support.fixtures import *  # noqa: E402,F401,F403
-from jobs_support.fixtures import calls_for, job, wait_for, wait_job  # noqa: E402
+from tests.jobs_support.fixtures import *  # noqa: F401,F403
+from tests.jobs_support.fixtures import calls_for, job, wait_for, wait_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

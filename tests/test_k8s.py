@@ -478,3 +478,32 @@ def test_get_helm_is_cached_and_offline(monkeypatch: pytest.MonkeyPatch) -> None
     assert (first / "layer.sha256").read_text().strip() == get_helm.EXPECTED_LAYER_SHA256
     out = subprocess.check_output([str(first / "helm"), "version", "--short"], text=True)
     assert out.startswith("v4.")
+
+
+def test_notes_render_offline() -> None:
+    proc = subprocess.run([str(helm()), "install", "chatgate", str(CHART), "--dry-run=client",
+                           "--set", "apiKeys.keys={k1}"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    notes = proc.stdout.split("NOTES:", 1)[1]
+    model = deployments_yaml()["applications"][0]["args"]["generator"]["served_model_name"]
+    assert "kubectl port-forward -n default svc/chatgate-router 8000:8000" in notes
+    assert f'"model": "{model}"' in notes and "Authorization: Bearer" in notes
+    assert "KubeRay operator" in notes
+
+
+def test_documented_user_overlay_builds(tmp_path: Path) -> None:
+    """The `my-chatgate` overlay from docs/kubernetes.md: other registry, real Secret, PodMonitor."""
+    doc = (REPO / "docs" / "kubernetes.md").read_text()
+    block = re.search(r"```yaml\n# my-chatgate/kustomization.yaml\n(.*?)```", doc, re.S).group(1)
+    k = yaml.safe_load(block)
+    k["resources"] = [os.path.relpath(REPO / "k8s/overlays/gpu", tmp_path)]
+    k["components"] = [os.path.relpath(REPO / "k8s/components/podmonitor", tmp_path)]
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(k))
+    docs = kustomize(tmp_path)
+    assert {d["metadata"].get("namespace") for d in docs} == {"chatgate"}
+    images = [c["image"] for name, c in ray_containers(docs).items()]
+    assert images and all(i == "ghcr.io/YOUR_ORG/chatgate:0.1.0-gpu" for i in images)
+    secret = the(docs, "Secret")
+    assert "stringData" not in secret and "change-me" not in json.dumps(secret)
+    assert set(secret["data"]) == {"api-keys", "postgres-password", "dsn"}
+    the(docs, "PodMonitor")

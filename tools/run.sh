@@ -17,10 +17,20 @@ export RAY_ADDRESS=127.0.0.1:$RAY_PORT
 ray start --head --port "$RAY_PORT" --metrics-export-port "$METRICS_PORT" --num-cpus "${CHATGATE_NUM_CPUS:-2}" \
   --dashboard-host 127.0.0.1 --dashboard-port "${CHATGATE_DASHBOARD_PORT:-8265}" --disable-usage-stats >/dev/null
 pids=()
+serve_pid=
 cleanup() {
   trap - EXIT INT TERM
+  if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
+    # SIGINT lets `serve run` shut vLLM down cleanly (SIGTERM would leak /dev/shm segments).
+    kill -INT "$serve_pid" 2>/dev/null || true
+    for _ in $(seq 60); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 1; done
+  fi
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   ray stop --force >/dev/null 2>&1 || true
+  # Safety net: a vLLM EngineCore whose replica was killed is re-parented to init; stop it.
+  for p in $(pgrep -f 'VLLM::EngineCore' || true); do
+    [ "$(ps -o ppid= -p "$p" | tr -d ' ')" = 1 ] && kill -9 "$p" 2>/dev/null || true
+  done
 }
 trap cleanup EXIT INT TERM
 
@@ -34,5 +44,8 @@ done
       echo "==> chatgate ready: http://127.0.0.1:$HTTP_PORT/v1  metrics: http://127.0.0.1:$METRICS_PORT/metrics"; exit 0
     fi; sleep 1; done ) &
 pids+=($!)
-# Foreground, so Ctrl-C / SIGINT reaches it and vLLM shuts down cleanly (no /dev/shm leak).
-serve run "$CONFIG"
+# A background job inherits an ignored SIGINT; restore the default so `serve run` can be stopped
+# gracefully; its own session means only cleanup() signals it (once), on Ctrl-C or SIGINT/SIGTERM.
+setsid python -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp("serve", ["serve", "run", sys.argv[1]])' "$CONFIG" &
+serve_pid=$!
+wait "$serve_pid"

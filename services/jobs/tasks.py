@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import redis
 from celery import Celery
+from celery.exceptions import Retry
 
 from services.config import Settings
 from services.jobs import metrics
@@ -52,6 +53,18 @@ def register(app: Celery, settings: Settings) -> None:
             # Job store unreachable: try again later rather than lose the job.
             raise self.retry(exc=exc, countdown=backoff_s(self.request.retries, opts, None),
                              max_retries=opts.max_retries + 10)
+        except Retry:
+            raise
+        except Exception as exc:
+            # A bug, not an outage: record it so the job does not look 'running' forever.
+            log.exception("job %s crashed", job_id)
+            try:
+                store.cas(job_id, "queued,running", "failed", finished_at=repr(time.time()),
+                          last_error=f"internal_error: {type(exc).__name__}: {exc}"[:500])
+                metrics.JOBS_FINISHED.labels(status="failed").inc()
+            except redis.RedisError:
+                pass
+            raise
 
     def _run(task, job_id: str, bodies: list[dict[str, Any]]) -> dict[str, Any]:
         rec = store.get(job_id)

@@ -54,7 +54,7 @@ def _redis_binary() -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_server():
+def jobs_redis():
     port = free_port()
     tmp = tempfile.mkdtemp(prefix="chatgate-test-redis-")
     proc = subprocess.Popen(
@@ -100,12 +100,12 @@ def standin_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def stack_env(redis_server, pg_dsn, standin_port) -> dict[str, str]:
+def stack_env(jobs_redis, pg_dsn, standin_port) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATGATE_")}
     env.update({
         "PYTHONPATH": f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep),
-        "CHATGATE_JOBS__BROKER_URL": f"{redis_server}/0",
-        "CHATGATE_JOBS__RESULT_BACKEND": f"{redis_server}/1",
+        "CHATGATE_JOBS__BROKER_URL": f"{jobs_redis}/0",
+        "CHATGATE_JOBS__RESULT_BACKEND": f"{jobs_redis}/1",
         "CHATGATE_JOBS__ROUTER_URL": f"http://127.0.0.1:{standin_port}",
         "CHATGATE_JOBS__RESULT_TTL_S": "600",
         "CHATGATE_JOBS__TASK_TIME_LIMIT_S": "60",
@@ -201,10 +201,10 @@ def start_worker(stack_env, tmp_path):
 
 
 @pytest.fixture
-def broker(redis_server):
+def broker(jobs_redis):
     """Direct handle on the private Redis (db 0 = broker, db 1 = results + job records), wiped per test."""
-    r0 = redis.Redis.from_url(f"{redis_server}/0", decode_responses=True)
-    r1 = redis.Redis.from_url(f"{redis_server}/1", decode_responses=True)
+    r0 = redis.Redis.from_url(f"{jobs_redis}/0", decode_responses=True)
+    r1 = redis.Redis.from_url(f"{jobs_redis}/1", decode_responses=True)
     r0.flushdb()
     r1.flushdb()
     yield r0, r1

