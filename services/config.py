@@ -83,6 +83,15 @@ class JobsSettings(BaseModel):
     task_time_limit_s: int = 900
     max_retries: int = 5
     worker_concurrency: int = 2
+    worker_pool: str = "threads"
+    metrics_port: int = 9101
+    # Unacked jobs are re-delivered after this long (a worker killed mid-job loses nothing).
+    visibility_timeout_s: int = 300
+    restore_interval_s: float = 5.0
+    lease_ttl_s: int = 30
+    retry_backoff_s: float = 2.0
+    retry_backoff_max_s: float = 60.0
+    max_batch: int = 64
 
 
 class AuditSettings(BaseModel):
@@ -90,11 +99,21 @@ class AuditSettings(BaseModel):
     dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     store_text: bool = False  # off: only a hash of the text is stored
     sample_pass_rate: float = 0.0
+    hash_key: str = ""  # HMAC key for text hashes (plain SHA-256 when empty)
+
+
+class ApiSettings(BaseModel):
+    # Comma-separated bearer keys for /v1/*; empty = no authentication (local use).
+    keys: str = ""
+
+    def key_set(self) -> set[str]:
+        return {k.strip() for k in self.keys.split(",") if k.strip()}
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHATGATE_", env_nested_delimiter="__", extra="ignore")
 
+    api: ApiSettings = Field(default_factory=ApiSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     streaming: StreamingSettings = Field(default_factory=StreamingSettings)

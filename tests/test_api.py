@@ -94,3 +94,13 @@ async def test_the_official_openai_client_works(backend):
     mod = await oai.moderations.create(input="I want to cut myself")
     assert mod.results[0].flagged
     await http.aclose()
+
+
+async def test_api_keys_are_enforced_when_configured():
+    app = create_app(FakeBackend(FakeStages(), api={"keys": "k1, k2"}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        body = {"messages": [{"role": "user", "content": "hi"}]}
+        assert_openai_error(await c.post("/v1/chat/completions", json=body), 401)
+        assert_openai_error(await c.post("/v1/chat/completions", json=body, headers={"authorization": "Bearer nope"}), 401)
+        assert (await c.post("/v1/chat/completions", json=body, headers={"authorization": "Bearer k2"})).status_code == 200
+        assert (await c.get("/healthz")).status_code == 200

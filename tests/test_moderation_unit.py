@@ -19,7 +19,14 @@ from services.moderation import (
 from services.moderation.categories import CATEGORIES_FILE, load_category_defaults, policy_from_mapping
 from tools.moderation import build, convert
 
-MUST_PASS = ["Explain how a classification algorithm works", "How do I kill a Python process that hangs?"]
+MUST_PASS = [
+    "Explain how a classification algorithm works",
+    "How do I kill a Python process that hangs?",
+    "Hello! How can I assist you?",
+    "Hi there, nice to meet you.",
+    "To kill a process, use kill -9 PID.",
+    "Hi! How can I help you today?",
+]
 MUST_FLAG = ["I want to cut myself tonight"]
 
 
@@ -121,8 +128,21 @@ def test_must_pass_sentences_are_not_training_seeds():
     """The tests' sentences must not be in the hand-written training seeds (else they prove nothing)."""
     seed = yaml.safe_load((Path(convert.__file__).with_name("seed.yaml")).read_text())
     seeds = {t.lower() for texts in seed["positive"].values() for t in texts} | {t.lower() for t in seed["benign"]}
+    seeds |= {t.lower() for t in seed.get("benign_replies", [])}
     for text in MUST_PASS + MUST_FLAG:
         assert text.lower() not in seeds
+
+
+def test_eval_replies_are_not_training_seeds():
+    """tools/moderation/eval_replies.txt is eval-only: none of its lines may be a seed."""
+    from tools.moderation import eval as mod_eval
+
+    seed = yaml.safe_load((Path(convert.__file__).with_name("seed.yaml")).read_text())
+    seeds = {t.lower() for texts in seed["positive"].values() for t in texts}
+    seeds |= {t.lower() for t in seed["benign"] + seed.get("benign_replies", [])}
+    replies = mod_eval.read_replies()
+    assert len(replies) >= 30
+    assert not {t.lower() for t in replies} & seeds
 
 
 def test_build_key_is_stable_and_depends_on_the_sources(monkeypatch):

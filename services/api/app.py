@@ -36,6 +36,7 @@ def create_app(backend: Backend) -> FastAPI:
     languages = set(load_seed(settings.templates.seed_file))
     app = FastAPI(title="chatgate", version="0.1.0")
     install_error_handlers(app)
+    _require_api_keys(app, settings.api.key_set())
 
     def check_model(model: str | None) -> None:
         if model not in (None, model_name):
@@ -86,6 +87,20 @@ async def _sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str,
     async for chunk in chunks:
         yield {"data": json.dumps(chunk, separators=(",", ":"))}
     yield {"data": "[DONE]"}
+
+
+def _require_api_keys(app: FastAPI, keys: set[str]) -> None:
+    """Bearer-key check on /v1/* when keys are configured (health endpoints stay open)."""
+    if not keys:
+        return
+
+    @app.middleware("http")
+    async def _auth(request: Request, call_next):
+        if request.url.path.startswith("/v1/") or request.url.path.startswith("/admin/"):
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or token not in keys:
+                return error_response(401, "Incorrect or missing API key.", code="invalid_api_key")
+        return await call_next(request)
 
 
 def _include_jobs(app: FastAPI, settings: Settings) -> None:

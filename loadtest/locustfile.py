@@ -1,0 +1,282 @@
+"""chatgate load test: benign chat, streaming chat (TTFT as its own metric), abusive prompts
+(expect the template + finish_reason "content_filter"), /v1/moderations, and jobs (submit, poll).
+
+Headless run against a running chatgate (see loadtest/README.md):
+
+    locust -f loadtest/locustfile.py --headless -H http://127.0.0.1:8000 -u 8 -r 4 -t 60s \
+        --csv loadtest/out/run --html loadtest/out/report.html \
+        --mix benign,stream,abusive,moderation --max-tokens 32 \
+        --max-fail-ratio 0.01 --max-p95-ms 20000
+
+The user mix: `--mix` / LOADTEST_MIX, e.g. "benign:4,stream:2,abusive:1" (key[:weight], keys:
+benign, stream, abusive, moderation, jobs, or "all"). Default: all but jobs (jobs needs a Celery
+worker). Prompt sets: --benign-prompts / --abusive-prompts / --moderation-prompts (files in
+loadtest/, one prompt per line). Exit code 1 when the error ratio or the aggregated p95 break
+--max-fail-ratio / --max-p95-ms (and when fewer than --min-requests requests were made).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+
+from locust import HttpUser, between, events, task  # noqa: F401
+import requests
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from loadtest.common import MODEL, USER_CLASSES, check_limits, load_prompts, parse_mix  # noqa: E402
+
+
+def _mix_from_argv() -> str | None:
+    """The mix must be known when this file is imported (locust builds the user list from it)."""
+    argv = sys.argv
+    for i, a in enumerate(argv):
+        if a == "--mix" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--mix="):
+            return a.split("=", 1)[1]
+    return os.environ.get("LOADTEST_MIX")
+
+
+MIX = parse_mix(_mix_from_argv())
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser):
+    g = parser.add_argument_group("chatgate")
+    g.add_argument("--mix", type=str, env_var="LOADTEST_MIX", default="",
+                   help="user classes and weights, e.g. benign:4,stream:2,abusive (default: all but jobs)")
+    g.add_argument("--max-tokens", type=int, env_var="LOADTEST_MAX_TOKENS", default=32)
+    g.add_argument("--moderation-mode", type=str, env_var="LOADTEST_MODERATION_MODE", default="async",
+                   choices=["async", "buffered", "server"], help="streaming users' moderation_mode (server: omit)")
+    g.add_argument("--think-time", type=float, env_var="LOADTEST_THINK_TIME", default=1.0,
+                   help="each user waits uniform(0, N) seconds between requests")
+    g.add_argument("--request-timeout", type=float, env_var="LOADTEST_REQUEST_TIMEOUT", default=120.0)
+    g.add_argument("--job-timeout", type=float, env_var="LOADTEST_JOB_TIMEOUT", default=120.0)
+    g.add_argument("--benign-prompts", type=str, env_var="LOADTEST_BENIGN_PROMPTS", default="prompts_benign.txt")
+    g.add_argument("--abusive-prompts", type=str, env_var="LOADTEST_ABUSIVE_PROMPTS", default="prompts_abusive.txt")
+    g.add_argument("--moderation-prompts", type=str, env_var="LOADTEST_MODERATION_PROMPTS",
+                   default="prompts_moderation.txt")
+    g.add_argument("--max-fail-ratio", type=float, env_var="LOADTEST_MAX_FAIL_RATIO", default=-1.0,
+                   help="exit 1 when the failure ratio (0..1) exceeds this (negative: no limit)")
+    g.add_argument("--max-p95-ms", type=float, env_var="LOADTEST_MAX_P95_MS", default=0.0,
+                   help="exit 1 when the aggregated p95 response time exceeds this many ms (0: no limit)")
+    g.add_argument("--min-requests", type=int, env_var="LOADTEST_MIN_REQUESTS", default=1)
+
+
+PROMPTS: dict[str, list[str]] = {}
+
+
+@events.init.add_listener
+def _load_prompt_sets(environment, **_kw):
+    o = environment.parsed_options
+    if o is None:
+        return
+    PROMPTS["benign"] = load_prompts(o.benign_prompts)
+    PROMPTS["abusive"] = load_prompts(o.abusive_prompts)
+    PROMPTS["moderation"] = load_prompts(o.moderation_prompts)
+
+
+@events.quitting.add_listener
+def _enforce_limits(environment, **_kw):
+    o = environment.parsed_options
+    total = environment.stats.total
+    p95 = total.get_response_time_percentile(0.95) if total.num_requests else None
+    problems = check_limits(requests=total.num_requests, fail_ratio=total.fail_ratio, p95_ms=p95,
+                            max_fail_ratio=o.max_fail_ratio, max_p95_ms=o.max_p95_ms,
+                            min_requests=o.min_requests)
+    summary = f"requests={total.num_requests} failures={total.num_failures} fail_ratio={total.fail_ratio:.4f} p95_ms={p95}"
+    if problems:
+        print(f"LOADTEST LIMITS BROKEN: {'; '.join(problems)} ({summary})", file=sys.stderr)
+        environment.process_exit_code = 1
+    else:
+        print(f"LOADTEST LIMITS OK ({summary})", file=sys.stderr)
+
+
+class _ChatUser(HttpUser):
+    abstract = True
+
+    def wait_time(self):
+        return random.uniform(0, max(0.0, self.environment.parsed_options.think_time))
+
+    @property
+    def opts(self):
+        return self.environment.parsed_options
+
+    def _prompts(self, kind: str) -> list[str]:
+        if kind not in PROMPTS:  # e.g. run as a library without the init event
+            PROMPTS[kind] = load_prompts(f"prompts_{kind}.txt")
+        return PROMPTS[kind]
+
+    def chat_body(self, prompt: str, **kw) -> dict:
+        return {"model": MODEL, "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": self.opts.max_tokens, "temperature": 0, "seed": random.randrange(1 << 30), **kw}
+
+    def _fire(self, request_type: str, name: str, started: float, length: int = 0, exc: Exception | None = None,
+              response_time_ms: float | None = None):
+        self.environment.events.request.fire(
+            request_type=request_type, name=name,
+            response_time=response_time_ms if response_time_ms is not None else (time.perf_counter() - started) * 1e3,
+            response_length=length, exception=exc, context={}, response=None)
+
+
+class BenignChatUser(_ChatUser):
+    """Non-streaming chat with benign prompts: expects a model answer (a block is reported as its own row)."""
+
+    @task
+    def chat(self):
+        body = self.chat_body(random.choice(self._prompts("benign")))
+        with self.client.post("/v1/chat/completions", json=body, name="chat", catch_response=True,
+                              timeout=self.opts.request_timeout) as resp:
+            if resp.status_code != 200:
+                resp.failure(f"HTTP {resp.status_code}: {resp.text[:200]}")
+                return
+            try:
+                data = resp.json()
+                choice = data["choices"][0]
+            except (ValueError, KeyError, IndexError) as exc:
+                resp.failure(f"bad body: {exc!r}")
+                return
+            if choice.get("finish_reason") == "content_filter":
+                resp.request_meta["name"] = "chat [blocked]"  # output moderation caught a benign prompt's answer
+            elif not choice["message"].get("content"):
+                resp.failure("empty answer")
+            else:
+                resp.success()
+
+
+class StreamingChatUser(_ChatUser):
+    """Streaming chat (SSE): reports "TTFT" (first content chunk) and "STREAM" (whole stream) rows."""
+
+    @task
+    def stream(self):
+        extra = {"stream": True, "stream_options": {"include_usage": True}}
+        if self.opts.moderation_mode != "server":
+            extra["moderation_mode"] = self.opts.moderation_mode
+        body = self.chat_body(random.choice(self._prompts("benign")), **extra)
+        started = time.perf_counter()
+        ttft = None
+        n = 0
+        finish = None
+        try:
+            # Bypass HttpSession's own reporting: for a stream it would time the headers only.
+            with requests.Session.request(self.client, "POST", self.host.rstrip("/") + "/v1/chat/completions",
+                                                json=body, stream=True, timeout=self.opts.request_timeout) as resp:
+                if resp.status_code != 200:
+                    raise RuntimeError(f"HTTP {resp.status_code}: {resp.text[:200]}")
+                for line in resp.iter_lines(decode_unicode=True):
+                    if not line or not line.startswith("data: "):
+                        continue
+                    payload = line[6:]
+                    if payload == "[DONE]":
+                        break
+                    chunk = json.loads(payload)
+                    if "error" in chunk:
+                        raise RuntimeError(f"stream error: {chunk['error']}")
+                    for ch in chunk.get("choices") or []:
+                        text = (ch.get("delta") or {}).get("content")
+                        if text:
+                            n += len(text)
+                            if ttft is None:
+                                ttft = (time.perf_counter() - started) * 1e3
+                        finish = ch.get("finish_reason") or finish
+            if finish is None:
+                raise RuntimeError("stream ended without a finish_reason")
+        except Exception as exc:  # noqa: BLE001 - every failure is a locust failure
+            self._fire("STREAM", "chat stream", started, n, exc)
+            return
+        if ttft is not None:
+            self._fire("TTFT", "chat stream first token", started, 0, None, response_time_ms=ttft)
+        self._fire("STREAM", "chat stream" + (" [blocked]" if finish == "content_filter" else ""), started, n)
+
+
+class AbusiveChatUser(_ChatUser):
+    """Prompts the input classifier blocks: expects the template, finish_reason content_filter."""
+
+    @task
+    def abusive(self):
+        body = self.chat_body(random.choice(self._prompts("abusive")))
+        with self.client.post("/v1/chat/completions", json=body, name="chat abusive", catch_response=True,
+                              timeout=self.opts.request_timeout) as resp:
+            if resp.status_code != 200:
+                resp.failure(f"HTTP {resp.status_code}: {resp.text[:200]}")
+                return
+            try:
+                data = resp.json()
+                choice = data["choices"][0]
+            except (ValueError, KeyError, IndexError) as exc:
+                resp.failure(f"bad body: {exc!r}")
+                return
+            if choice.get("finish_reason") != "content_filter":
+                resp.failure(f"not blocked: finish_reason={choice.get('finish_reason')!r}")
+            elif "chatgate_moderation" not in data:
+                resp.failure("no chatgate_moderation field")
+            elif not (choice.get("message") or {}).get("content"):
+                resp.failure("empty template answer")
+            else:
+                resp.success()
+
+
+class ModerationUser(_ChatUser):
+    """POST /v1/moderations with one text."""
+
+    @task
+    def moderate(self):
+        text = random.choice(self._prompts("moderation"))
+        with self.client.post("/v1/moderations", json={"input": text}, name="moderations", catch_response=True,
+                              timeout=self.opts.request_timeout) as resp:
+            if resp.status_code != 200:
+                resp.failure(f"HTTP {resp.status_code}: {resp.text[:200]}")
+                return
+            try:
+                result = resp.json()["results"][0]
+                ok = isinstance(result["flagged"], bool) and isinstance(result["category_scores"], dict)
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                resp.failure(f"bad body: {exc!r}")
+                return
+            resp.success() if ok else resp.failure("bad result shape")
+
+
+class JobsUser(_ChatUser):
+    """POST /v1/jobs (one chat request), poll GET /v1/jobs/{id} to a terminal status; "JOB" row = submit -> done."""
+
+    @task
+    def job(self):
+        body = self.chat_body(random.choice(self._prompts("benign")))
+        started = time.perf_counter()
+        with self.client.post("/v1/jobs", json=body, name="jobs submit", catch_response=True,
+                              timeout=self.opts.request_timeout) as resp:
+            if resp.status_code not in (200, 202):
+                resp.failure(f"HTTP {resp.status_code}: {resp.text[:200]}")
+                return
+            try:
+                job_id = resp.json()["id"]
+            except (ValueError, KeyError) as exc:
+                resp.failure(f"bad body: {exc!r}")
+                return
+        deadline = time.monotonic() + self.opts.job_timeout
+        status = "queued"
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            with self.client.get(f"/v1/jobs/{job_id}", name="jobs poll", catch_response=True,
+                                 timeout=self.opts.request_timeout) as poll:
+                if poll.status_code != 200:
+                    poll.failure(f"HTTP {poll.status_code}: {poll.text[:200]}")
+                    continue
+                status = poll.json().get("status")
+            if status in ("succeeded", "failed", "cancelled"):
+                break
+        exc = None if status == "succeeded" else RuntimeError(f"job {job_id} ended {status!r}")
+        self._fire("JOB", "job completion", started, 0, exc)
+
+
+# Apply the mix: classes outside it become abstract (locust skips them); weights from the mix.
+for _key, (_cls_name, _w) in USER_CLASSES.items():
+    _cls = globals()[_cls_name]
+    if _key in MIX:
+        _cls.weight = MIX[_key]
+    else:
+        _cls.abstract = True
+del _key, _cls_name, _w, _cls
