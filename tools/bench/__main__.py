@@ -249,6 +249,10 @@ def bench_vllm(args, prompts, model_dir: str) -> dict:
 
     port = free_port()
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_CPU_OMP_THREADS_BIND="nobind", HF_HUB_OFFLINE="1")
+    if args.vllm_omp_threads > 0:  # chatgate's Generator actor (num_cpus: 1) gets OMP_NUM_THREADS=1 from Ray
+        env["OMP_NUM_THREADS"] = str(args.vllm_omp_threads)
+    else:
+        env.pop("OMP_NUM_THREADS", None)
     log = open(args.log_dir / "vllm.log", "w")
     sampler = MemorySampler()
     sampler.start()
@@ -380,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default="nonstream,stream")
     ap.add_argument("--stream-moderation-mode", default="async", choices=["async", "buffered"])
     ap.add_argument("--model-dir", default=None)
+    ap.add_argument("--vllm-omp-threads", type=int, default=1,
+                    help="OMP_NUM_THREADS for bare vLLM; default 1 = what Ray gives chatgate's Generator "
+                         "(num_cpus: 1), so both engines run alike; 0 = unset (torch default)")
     ap.add_argument("--skip-micro", action="store_true", help="skip the classifier micro-benchmark")
     ap.add_argument("--json", type=Path, default=ROOT / "tools" / "bench" / "results" / "latest.json")
     args = ap.parse_args(argv)
