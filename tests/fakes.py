@@ -90,3 +90,26 @@ class FakeBackend:
 
     async def engine_stats(self) -> dict[str, Any]:
         return {"requests_started": 0, "unfinished_requests": 0}
+
+
+class BrokenStages(FakeStages):
+    """The generator dies after `fail_after` words; the template stage is unreachable."""
+
+    def __init__(self, fail_after: int, **kw: Any):
+        super().__init__(**kw)
+        self.fail_after = fail_after
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
+        if self.fail_after < 0:
+            raise RuntimeError("engine dead")
+            yield  # pragma: no cover - makes this an async generator
+        n = 0
+        async for step in super().generate(request):
+            if step.text:
+                n += 1
+                if n > self.fail_after:
+                    raise RuntimeError("engine dead")
+            yield step
+
+    async def template(self, category: str, language: str):
+        raise ConnectionError("template replica unreachable")

@@ -104,3 +104,11 @@ async def test_api_keys_are_enforced_when_configured():
         assert_openai_error(await c.post("/v1/chat/completions", json=body, headers={"authorization": "Bearer nope"}), 401)
         assert (await c.post("/v1/chat/completions", json=body, headers={"authorization": "Bearer k2"})).status_code == 200
         assert (await c.get("/healthz")).status_code == 200
+
+
+async def test_x_request_id_becomes_the_completion_id(client):
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    resp = await client.post("/v1/chat/completions", json=body, headers={"x-request-id": "job-42-0"})
+    assert resp.json()["id"] == "chatcmpl-job-42-0"
+    resp = await client.post("/v1/chat/completions", json=body, headers={"x-request-id": "bad id with spaces"})
+    assert resp.json()["id"].startswith("chatcmpl-") and " " not in resp.json()["id"]

@@ -147,3 +147,32 @@ async def test_metrics_record_stages_and_outcomes():
     assert reg.get_sample_value("chatgate_requests_total", {"outcome": "input_blocked"}) == 1
     assert reg.get_sample_value("chatgate_stage_latency_seconds_count", {"stage": "input_moderation"}) == 2
     assert reg.get_sample_value("chatgate_moderation_flags_total", {"direction": "input", "category": "harassment"}) == 1
+
+
+async def test_unreachable_template_stage_falls_back_to_builtin_texts():
+    from tests.fakes import BrokenStages
+
+    pipeline, _ = make_pipeline(BrokenStages(fail_after=0))
+    body = await pipeline.complete(req("I want to cut myself tonight"), "fr", "m")
+    assert body["chatgate_moderation"]["template"] == {"category": "self-harm", "language": "fr", "source": "builtin"}
+    assert "3114" in body["choices"][0]["message"]["content"]
+
+
+async def test_generator_failure_is_a_503_not_a_crash():
+    from services.pipeline.chat import GenerationUnavailable
+    from tests.fakes import BrokenStages
+
+    pipeline, metrics = make_pipeline(BrokenStages(fail_after=-1))
+    with pytest.raises(GenerationUnavailable):
+        await pipeline.complete(req("hi"), "en", "m")
+    with pytest.raises(GenerationUnavailable):
+        await pipeline.stream(req("hi", stream=True), "en", "m")
+    assert metrics.registry.get_sample_value("chatgate_requests_total", {"outcome": "error"}) == 2
+
+
+async def test_generator_failure_mid_stream_ends_with_an_error_event():
+    from tests.fakes import BrokenStages
+
+    pipeline, _ = make_pipeline(BrokenStages(fail_after=3), streaming={"mode": "async"})
+    chunks = await collect(pipeline, req("hi", stream=True))
+    assert chunks[-1]["error"]["code"] == "generator_unavailable"

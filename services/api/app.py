@@ -46,9 +46,10 @@ def create_app(backend: Backend) -> FastAPI:
     async def chat_completions(body: ChatCompletionRequest, request: Request):
         check_model(body.model)
         language = pick_language(body.language, request.headers.get("accept-language"), languages, settings.templates.default_language)
+        client_id = request.headers.get("x-request-id")
         if not body.stream:
-            return JSONResponse(await backend.pipeline.complete(body, language, model_name))
-        chunks = await backend.pipeline.stream(body, language, model_name)  # 4xx raised here, before any byte
+            return JSONResponse(await backend.pipeline.complete(body, language, model_name, client_id))
+        chunks = await backend.pipeline.stream(body, language, model_name, client_id)  # 4xx raised here, before any byte
         return EventSourceResponse(_sse(chunks), ping=15)
 
     @app.post("/v1/moderations")

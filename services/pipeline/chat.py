@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from services.api import responses
-from services.api.errors import APIError
+from services.api.errors import APIError, error_body
 from services.api.schemas import ChatCompletionRequest
 from services.config import Settings, StreamingSettings
 from services.generation.types import GenerationRequest, GenerationStep
@@ -25,12 +26,25 @@ from services.observability.metrics import PipelineMetrics
 from services.pipeline.outcome import Block, Stage
 from services.pipeline.stages import Stages
 from services.pipeline.windows import Window, WindowSplitter
+from services.templates.store import builtin_template, load_seed
 
 # (stage, verdict, request_id, text, template or None) -> audit; must not raise.
 DecisionHook = Callable[[Stage, ModerationVerdict, str, str, Any], Awaitable[None]]
 
 
-def new_request_id() -> str:
+class GenerationUnavailable(APIError):
+    def __init__(self) -> None:
+        super().__init__(503, "The model is temporarily unavailable. Please retry.", code="generator_unavailable")
+
+
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,96}")
+
+
+def new_request_id(client_id: str | None = None) -> str:
+    """`chatcmpl-<X-Request-ID>` when the caller sent a usable one (jobs do), so audit rows
+    can be matched to the caller's own ids; otherwise a random id."""
+    if client_id and _CLIENT_ID.fullmatch(client_id):
+        return f"chatcmpl-{client_id}"
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
@@ -41,6 +55,8 @@ class ChatPipeline:
         self.metrics = metrics
         self.on_decision = on_decision
         self._background: set[asyncio.Task] = set()
+        # Used when the template stage itself is unreachable: a block must still answer.
+        self._builtin_templates = load_seed(settings.templates.seed_file)
 
     # -- helpers ---------------------------------------------------------------------------
     def _generation_request(self, req: ChatCompletionRequest, request_id: str) -> GenerationRequest:
@@ -82,7 +98,11 @@ class ChatPipeline:
 
     async def _block(self, stage: Stage, verdict: ModerationVerdict, language: str, request_id: str, text: str, window: Window | None = None) -> Block:
         t0 = time.perf_counter()
-        template = await self.stages.template(verdict.top_category() or "default", language)
+        category = verdict.top_category() or "default"
+        try:
+            template = await self.stages.template(category, language)
+        except Exception:
+            template = builtin_template(self._builtin_templates, category, language, self.settings.templates.default_language)
         self.metrics.stage("template", time.perf_counter() - t0)
         if template.source != "redis":
             self.metrics.template_fallback()
@@ -95,9 +115,9 @@ class ChatPipeline:
         self.metrics.tokens(completion_tokens)
 
     # -- non-streaming ---------------------------------------------------------------------
-    async def complete(self, req: ChatCompletionRequest, language: str, model: str) -> dict[str, Any]:
+    async def complete(self, req: ChatCompletionRequest, language: str, model: str, client_id: str | None = None) -> dict[str, Any]:
         t0 = time.perf_counter()
-        request_id = new_request_id()
+        request_id = new_request_id(client_id)
         gen_req = self._generation_request(req, request_id)
         user_text = req.user_text()
         verdict = await self._check("input", user_text, request_id)
@@ -110,14 +130,20 @@ class ChatPipeline:
             )
         t_gen = time.perf_counter()
         text, first, last = "", GenerationStep(), GenerationStep()
-        async for step in self.stages.generate(gen_req):
-            if step.error:
-                self._finish("chat", "invalid_request", t0)
-                raise APIError(400, step.error, param="messages", code=step.error_code)
-            if step.prompt_tokens:
-                first = step
-            text += step.text
-            last = step
+        try:
+            async for step in self.stages.generate(gen_req):
+                if step.error:
+                    self._finish("chat", "invalid_request", t0)
+                    raise APIError(400, step.error, param="messages", code=step.error_code)
+                if step.prompt_tokens:
+                    first = step
+                text += step.text
+                last = step
+        except APIError:
+            raise
+        except Exception as exc:
+            self._finish("chat", "error", t0)
+            raise GenerationUnavailable() from exc
         self.metrics.stage("generation", time.perf_counter() - t_gen)
         splitter = WindowSplitter(self.settings.streaming)
         splitter.add(text)
@@ -138,21 +164,21 @@ class ChatPipeline:
         )
 
     # -- streaming -------------------------------------------------------------------------
-    async def stream(self, req: ChatCompletionRequest, language: str, model: str) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, req: ChatCompletionRequest, language: str, model: str, client_id: str | None = None) -> AsyncIterator[dict[str, Any]]:
         """Chunks of one SSE stream. Errors that must become a 4xx are raised before the first chunk."""
-        run = _StreamRun(self, req, language, model)
+        run = _StreamRun(self, req, language, model, new_request_id(client_id))
         return await run.start()
 
 
 class _StreamRun:
     """State of one streamed answer: hold-back windows, pending checks, client-side timings."""
 
-    def __init__(self, pipeline: ChatPipeline, req: ChatCompletionRequest, language: str, model: str):
+    def __init__(self, pipeline: ChatPipeline, req: ChatCompletionRequest, language: str, model: str, request_id: str):
         self.p = pipeline
         self.req, self.language = req, language
         self.mode = req.moderation_mode or pipeline.settings.streaming.mode
         self.t0 = time.perf_counter()
-        self.request_id = new_request_id()
+        self.request_id = request_id
         self.chunks = responses.ChunkFactory(self.request_id, model)
         self.include_usage = bool(req.stream_options and req.stream_options.include_usage)
         self.prompt_tokens = self.completion_tokens = 0
@@ -167,7 +193,11 @@ class _StreamRun:
             block = await self.p._block("input", verdict, self.language, self.request_id, user_text)
             return self._template_stream(block)
         steps = self.p.stages.generate(gen_req)
-        first = await anext(steps)
+        try:
+            first = await anext(steps)
+        except Exception as exc:
+            self.p._finish("chat_stream", "error", self.t0)
+            raise GenerationUnavailable() from exc
         if first.error:
             await steps.aclose()
             self.p._finish("chat_stream", "invalid_request", self.t0)
@@ -253,6 +283,10 @@ class _StreamRun:
             async for chunk in self._tail(block, finish_reason):
                 yield chunk
             completed = True
+        except Exception:  # the engine failed mid-stream: tell the client in OpenAI's error shape
+            completed = True
+            self.p._finish("chat_stream", "error", self.t0, self.completion_tokens)
+            yield error_body(503, "The model failed while streaming this answer. Please retry.", code="generator_unavailable")
         finally:
             for _, task in checks:
                 task.cancel()

@@ -43,6 +43,15 @@ def _lookup_order(category: str, language: str, default_language: str) -> list[t
     return list(dict.fromkeys(order))
 
 
+def builtin_template(builtin: dict[str, dict[str, str]], category: str, language: str, default_language: str) -> Template:
+    """The best seed-file text for (category, language): what is served when Redis is unusable."""
+    for lang, cat in _lookup_order(category, language, default_language):
+        text = builtin.get(lang, {}).get(cat)
+        if text:
+            return Template(text, cat, lang, "builtin")
+    return Template("I can't help with that.", DEFAULT_CATEGORY, "en", "builtin")
+
+
 class TemplateStore:
     def __init__(self, settings: TemplateSettings, client: aioredis.Redis | None = None):
         self.settings = settings
@@ -92,11 +101,7 @@ class TemplateStore:
         return self.builtin_template(category, language)
 
     def builtin_template(self, category: str, language: str) -> Template:
-        for lang, cat in _lookup_order(category, language, self.settings.default_language):
-            text = self.builtin.get(lang, {}).get(cat)
-            if text:
-                return Template(text, cat, lang, "builtin")
-        return Template("I can't help with that.", DEFAULT_CATEGORY, "en", "builtin")
+        return builtin_template(self.builtin, category, language, self.settings.default_language)
 
     async def set(self, category: str, language: str, text: str) -> None:
         await self._redis.hset(self._key(language), category, text)
