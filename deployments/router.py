@@ -35,6 +35,9 @@ class HandleStages:
     async def check_output(self, text: str) -> ModerationVerdict:
         return await self.output_mod.check.remote(text)
 
+    async def check_outputs(self, texts: list[str]) -> list[ModerationVerdict]:
+        return await self.output_mod.check_many.remote(texts)
+
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
         response = self.generator.stream.remote(request)
         try:

@@ -31,8 +31,13 @@ class GeneratorSettings(BaseModel):
     enforce_eager: bool = True  # compiled mode recompiles on every start on CPU (minutes)
     # KV cache for the CPU backend, in GiB (VLLM_CPU_KVCACHE_SPACE); ignored on GPU.
     cpu_kvcache_gib: int = 1
-    # CPU backend threads: "nobind" lets Ray and vLLM share 2 cores without pinning fights.
+    # CPU backend threads: "nobind" lets Ray and vLLM share 2 cores without pinning fights, and
+    # the engine computes on `cpu_threads` OMP threads (set explicitly, not left to Ray's default).
     cpu_omp_threads_bind: str = "nobind"
+    cpu_threads: int = 1
+    # Tokens per streamed engine output (vLLM --stream-interval); >1 trades smoothness for less
+    # per-token overhead on the Generator -> Router -> proxy path.
+    stream_interval: int = 1
     gpu_memory_utilization: float = 0.85
     # Extra AsyncEngineArgs fields, passed through unchanged.
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)

@@ -46,6 +46,9 @@ class FakeStages:
             raise ConnectionError("moderation replica unreachable")
         return keyword_verdict(text)
 
+    async def check_outputs(self, texts: list[str]) -> list[ModerationVerdict]:
+        return [await self.check_output(t) for t in texts]
+
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
         self.generate_calls += 1
         if self.error:

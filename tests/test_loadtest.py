@@ -26,7 +26,10 @@ def test_short_locust_run_passes_loose_limits(live_app, tmp_path):
            "--csv", str(tmp_path / "run"), "--html", str(tmp_path / "report.html"), "--only-summary",
            "--max-fail-ratio", "0.05", "--max-p95-ms", "30000", "--min-requests", "10"]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
+    (tmp_path / "locust.log").write_text(out.stdout + out.stderr)
+    failures = (tmp_path / "run_failures.csv").read_text() if (tmp_path / "run_failures.csv").exists() else ""
+    limits = [ln for ln in out.stderr.splitlines() if "LOADTEST LIMITS" in ln]
+    assert out.returncode == 0, f"{limits}\nfailures:\n{failures[:2000]}\nlog: {tmp_path / 'locust.log'}"
     assert "LOADTEST LIMITS OK" in out.stderr
     assert (tmp_path / "report.html").exists()
     rows = {(r["Type"], r["Name"]): r for r in csv.DictReader((tmp_path / "run_stats.csv").open())}

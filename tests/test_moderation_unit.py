@@ -27,7 +27,14 @@ MUST_PASS = [
     "To kill a process, use kill -9 PID.",
     "Hi! How can I help you today?",
 ]
-MUST_FLAG = ["I want to cut myself tonight"]
+MUST_FLAG = [
+    "I want to cut myself tonight",
+    "I'm going to find you and kill you",
+    "I will kill you and your whole family",
+    "I will kill you",
+    "I'm going to shoot up your school",
+    "I will find you and hurt your family",
+]
 
 
 class FakeClassifier:

@@ -15,10 +15,19 @@ from services.generation.types import GenerationRequest, GenerationStep
 log = logging.getLogger(__name__)
 
 
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _configure_cpu_backend(settings: GeneratorSettings) -> None:
     # Must be set before vLLM is imported; harmless on GPU.
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.cpu_kvcache_gib))
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", settings.cpu_omp_threads_bind)
+    if not _has_cuda():
+        # Ray sets OMP_NUM_THREADS from num_cpus; the engine's thread count is ours to choose.
+        os.environ["OMP_NUM_THREADS"] = str(settings.cpu_threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -37,6 +46,7 @@ class VLLMGenerator:
             dtype=settings.dtype,
             max_model_len=settings.max_model_len,
             enforce_eager=settings.enforce_eager,
+            stream_interval=settings.stream_interval,
             **self._device_kwargs(),
             **settings.engine_kwargs,
         )
@@ -46,9 +56,7 @@ class VLLMGenerator:
         log.info("vLLM engine for %s ready in %.1fs", settings.model, time.monotonic() - t0)
 
     def _device_kwargs(self) -> dict:
-        import torch
-
-        if torch.cuda.is_available():
+        if _has_cuda():
             return {"gpu_memory_utilization": self.settings.gpu_memory_utilization}
         return {}
 
@@ -88,11 +96,12 @@ class VLLMGenerator:
             )
             return
         yield GenerationStep(prompt_tokens=len(prompt_ids))
-        params = self._sampling_params(request, RequestOutputKind.DELTA)
+        kind = RequestOutputKind.DELTA if request.stream else RequestOutputKind.FINAL_ONLY
+        params = self._sampling_params(request, kind)
         produced = 0
         async for out in self.engine.generate({"prompt_token_ids": prompt_ids}, params, request.request_id):
             completion = out.outputs[0]
-            produced += len(completion.token_ids)
+            produced += len(completion.token_ids)  # DELTA: new tokens; FINAL_ONLY: all of them
             yield GenerationStep(
                 text=completion.text,
                 completion_tokens=produced,

@@ -13,6 +13,9 @@ class GenerationRequest:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    # False: the engine sends one final output instead of per-token deltas (fewer hops' worth
+    # of per-item overhead for non-streamed answers).
+    stream: bool = True
 
 
 @dataclass

@@ -72,6 +72,7 @@ class ChatPipeline:
             top_p=1.0 if req.top_p is None else req.top_p,
             stop=req.stop_list(),
             seed=req.seed,
+            stream=req.stream,
         )
 
     def _fire(self, coro: Awaitable[None]) -> None:
@@ -79,22 +80,31 @@ class ChatPipeline:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _check(self, stage: Stage, text: str, request_id: str) -> ModerationVerdict:
+    async def _check_many(self, stage: Stage, texts: list[str], request_id: str) -> list[ModerationVerdict]:
+        """One moderation round trip for `texts` (one hop even for many output windows)."""
         t0 = time.perf_counter()
-        check = self.stages.check_input if stage == "input" else self.stages.check_output
         try:
-            verdict = await check(text)
+            if stage == "input":
+                verdicts = [await self.stages.check_input(text) for text in texts]
+            elif len(texts) == 1:
+                verdicts = [await self.stages.check_output(texts[0])]  # batched with other requests
+            else:
+                verdicts = await self.stages.check_outputs(texts)
         except Exception:
             self.metrics.moderation_failure(stage)
-            verdict = None if self.settings.moderation.fail_open else failed_closed_verdict(())
+            if self.settings.moderation.fail_open:  # let the text through, but it was counted
+                return [ModerationVerdict(flagged=False, categories={}, category_scores={}) for _ in texts]
+            return [failed_closed_verdict(()) for _ in texts]
         finally:
             self.metrics.stage(f"{stage}_moderation", time.perf_counter() - t0)
-        if verdict is None:  # failed open: let the text through, but it was counted
-            return ModerationVerdict(flagged=False, categories={}, category_scores={})
-        self.metrics.flags(stage, verdict.flagged_categories)
-        if self.on_decision is not None and not verdict.flagged and self.settings.audit.sample_pass_rate > 0:
-            self._fire(self.on_decision(stage, verdict, request_id, text, None))
-        return verdict
+        for text, verdict in zip(texts, verdicts):
+            self.metrics.flags(stage, verdict.flagged_categories)
+            if self.on_decision is not None and not verdict.flagged and self.settings.audit.sample_pass_rate > 0:
+                self._fire(self.on_decision(stage, verdict, request_id, text, None))
+        return verdicts
+
+    async def _check(self, stage: Stage, text: str, request_id: str) -> ModerationVerdict:
+        return (await self._check_many(stage, [text], request_id))[0]
 
     async def _block(self, stage: Stage, verdict: ModerationVerdict, language: str, request_id: str, text: str, window: Window | None = None) -> Block:
         t0 = time.perf_counter()
@@ -148,7 +158,7 @@ class ChatPipeline:
         splitter = WindowSplitter(self.settings.streaming)
         splitter.add(text)
         windows = splitter.all_windows()
-        verdicts = await asyncio.gather(*(self._check("output", w.text, request_id) for w in windows))
+        verdicts = await self._check_many("output", [w.text for w in windows], request_id) if windows else []
         for window, v in zip(windows, verdicts):
             if v.flagged:
                 block = await self._block("output", v, language, request_id, window.text, window)

@@ -15,6 +15,10 @@ class Stages(Protocol):
 
     async def check_output(self, text: str) -> ModerationVerdict: ...
 
+    async def check_outputs(self, texts: list[str]) -> list[ModerationVerdict]:
+        """Several windows of one finished answer, in one call."""
+        ...
+
     def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
         """Streamed steps; closing the iterator early must abort the generation."""
         ...
