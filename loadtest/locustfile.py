@@ -150,6 +150,13 @@ class BenignChatUser(_ChatUser):
 class StreamingChatUser(_ChatUser):
     """Streaming chat (SSE): reports "TTFT" (first content chunk) and "STREAM" (whole stream) rows."""
 
+    def on_start(self):
+        # A plain requests session: HttpSession's own reporting would time only the headers of a stream.
+        self.raw = requests.Session()
+
+    def on_stop(self):
+        self.raw.close()
+
     @task
     def stream(self):
         extra = {"stream": True, "stream_options": {"include_usage": True}}
@@ -161,9 +168,8 @@ class StreamingChatUser(_ChatUser):
         n = 0
         finish = None
         try:
-            # Bypass HttpSession's own reporting: for a stream it would time the headers only.
-            with requests.Session.request(self.client, "POST", self.host.rstrip("/") + "/v1/chat/completions",
-                                                json=body, stream=True, timeout=self.opts.request_timeout) as resp:
+            with self.raw.request("POST", self.host.rstrip("/") + "/v1/chat/completions",
+                                  json=body, stream=True, timeout=self.opts.request_timeout) as resp:
                 if resp.status_code != 200:
                     raise RuntimeError(f"HTTP {resp.status_code}: {resp.text[:200]}")
                 for line in resp.iter_lines(decode_unicode=True):

@@ -70,10 +70,10 @@ class MemorySampler(threading.Thread):
         self.samples: list[dict[int, tuple[int, int]]] = []
         self.ppid: dict[int, int] = {}
         self.cmd: dict[int, str] = {}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             snap: dict[int, tuple[int, int]] = {}
             for p in psutil.process_iter(["pid", "ppid", "create_time"]):
                 try:
@@ -81,16 +81,17 @@ class MemorySampler(threading.Thread):
                         continue
                     if p.pid not in self.cmd:
                         self.cmd[p.pid] = " ".join(p.cmdline())
-                    self.ppid[p.pid] = p.info["ppid"]
+                    self.ppid.setdefault(p.pid, p.info["ppid"])  # first sight: at shutdown they re-parent to 1
                     mi = p.memory_full_info()
                     snap[p.pid] = (mi.rss, getattr(mi, "pss", mi.rss))
-                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                except Exception:  # noqa: BLE001 - a vanished/odd process must not end the sampling
                     continue
-            self.samples.append(snap)
-            self._stop.wait(self.interval)
+            if snap:
+                self.samples.append(snap)
+            self._halt.wait(self.interval)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(5)
 
     def members(self, roots: set[int], match: list[str]) -> set[int]:
@@ -115,9 +116,16 @@ class MemorySampler(threading.Thread):
                 if p in pids:
                     top[p] = max(top.get(p, 0), v[0])
         biggest = sorted(top.items(), key=lambda kv: -kv[1])[:6]
-        return {"peak_rss_gib": round(best_rss / 2**30, 2), "peak_pss_gib": round(best_pss / 2**30, 2),
+        others: dict[int, int] = {}
+        for snap in self.samples:
+            for p, v in snap.items():
+                if p not in pids and v[0] > 100 * 2**20:
+                    others[p] = max(others.get(p, 0), v[0])
+        return {"samples": len(self.samples), "peak_rss_gib": round(best_rss / 2**30, 2), "peak_pss_gib": round(best_pss / 2**30, 2),
                 "processes": len(pids),
-                "largest": [{"pid": p, "rss_gib": round(r / 2**30, 2), "cmd": self.cmd.get(p, "")[:90]} for p, r in biggest]}
+                "largest": [{"pid": p, "rss_gib": round(r / 2**30, 2), "cmd": self.cmd.get(p, "")[:90]} for p, r in biggest],
+                "not_counted_over_100mib": [{"pid": p, "rss_gib": round(r / 2**30, 2), "cmd": self.cmd.get(p, "")[:90],
+                                             "ppid": self.ppid.get(p)} for p, r in others.items()]}
 
 
 # ---------------------------------------------------------------------------------- load driver
