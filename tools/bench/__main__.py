@@ -1,15 +1,15 @@
 """chatgate vs bare vLLM, side by side on the same engine, model, prompts and machine, in one run.
 
     python -m tools.bench [--levels 1,8,32] [--requests 16] [--max-tokens 64] [--targets vllm,chatgate]
-                          [--modes nonstream,stream] [--json tools/bench/results/latest.json]
+                          [--modes nonstream,stream,stream-buffered] [--json tools/bench/results/latest.json]
 
 1. the moderation classifier micro-benchmark (`python -m tools.moderation.bench`, short);
 2. bare vLLM's OpenAI server (same model folder, dtype float32, enforce-eager, max-model-len 2048,
    VLLM_CPU_KVCACHE_SPACE=1, as chatgate's deployments.yaml) - started, driven, stopped;
 3. chatgate (tools/run.sh through tests/live.py: own Redis, free ports, no Celery worker) - same.
 Never both at once. Each target is driven with the same prompts (temperature 0, fixed seed) at each
-concurrency level, non-streaming and streaming (chatgate streaming with moderation_mode=async, the
-mode the TTFT target is about). Requests per level: max(--requests, level). Prints one table and
+concurrency level, non-streaming and streaming (chatgate streaming in both moderation modes: async,
+the mode the TTFT target is about, and buffered, the default; both compared with bare streaming). Requests per level: max(--requests, level). Prints one table and
 the chatgate / bare ratios; also launch->ready time and peak memory (sum of RSS and of PSS over
 every process of the system, sampled each second from launch to stop).
 """
@@ -60,10 +60,14 @@ def machine_info() -> dict:
 
 # ------------------------------------------------------------------------------- memory sampler
 class MemorySampler(threading.Thread):
-    """Samples every process created since `start` (RSS, PSS, ppid, cmdline) once a second; which of
-    them belong to the system is decided afterwards (`peak(select)`), when ports are known."""
+    """Samples every process created since `start` (RSS, PSS, ppid, cmdline) every few seconds; which
+    of them belong to the system is decided afterwards (`peak(select)`), when ports are known.
 
-    def __init__(self, interval: float = 1.0):
+    Not every second: PSS reads /proc/PID/smaps_rollup, which walks each process's memory map; for
+    Ray's ~80 processes (with huge virtual maps) that costs enough CPU, in this very process, to
+    slow the measured system and skew the client's timings against chatgate."""
+
+    def __init__(self, interval: float = 5.0):
         super().__init__(daemon=True)
         self.t0 = time.time() - 1.0
         self.interval = interval
@@ -208,18 +212,28 @@ async def drive(base_url: str, target: str, prompts: list[str], level: int, n: i
                   ms(percentile(e2es, 50)), ms(percentile(e2es, 99)), round(os.getloadavg()[0], 2), errors[:3])
 
 
+# mode -> (streamed?, chatgate's moderation_mode, row label). Bare vLLM has no moderation, so its
+# "stream" row is the baseline for both chatgate stream rows.
+MODES = {
+    "nonstream": (False, None, "non-stream"),
+    "stream": (True, "async", "stream"),
+    "stream-buffered": (True, "buffered", "stream-buffered"),
+}
+
+
 def run_levels(base_url: str, name: str, modes: list[str], levels: list[int], prompts: list[str], args,
-               stream_extra: dict) -> list[Result]:
+               chatgate: bool) -> list[Result]:
     out = []
+    modes = [m for m in modes if chatgate or MODES[m][1] != "buffered"]
+    extra = {m: ({"moderation_mode": MODES[m][1]} if chatgate and MODES[m][1] else {}) for m in modes}
     # warm-up: a couple of requests in each mode (first-request compile/alloc costs are not measured)
     for mode in modes:
-        asyncio.run(drive(base_url, "warmup", prompts, 2, 2, 8, mode == "stream", stream_extra if mode == "stream" else {}))
+        asyncio.run(drive(base_url, "warmup", prompts, 2, 2, 8, MODES[mode][0], extra[mode]))
     for mode in modes:
-        stream = mode == "stream"
+        stream, _, label = MODES[mode]
         for level in levels:
             n = max(args.requests, level)
-            r = asyncio.run(drive(base_url, f"{name} {'stream' if stream else 'non-stream'}", prompts, level, n,
-                                  args.max_tokens, stream, stream_extra if stream else {}))
+            r = asyncio.run(drive(base_url, f"{name} {label}", prompts, level, n, args.max_tokens, stream, extra[mode]))
             print(f"  {r.target:<24} c={level:<3} {r.req_s:7.2f} req/s {r.tok_s:8.1f} tok/s  e2e p50 {r.e2e_p50_ms} ms"
                   f"  ttft p50 {r.ttft_p50_ms} ms  errors {r.errors}  load {r.loadavg}", flush=True)
             out.append(r)
@@ -274,7 +288,7 @@ def bench_vllm(args, prompts, model_dir: str) -> dict:
         wait_ready(f"{base}/v1/models", proc, 300)
         ready_s = time.monotonic() - t0
         print(f"bare vLLM ready in {ready_s:.1f}s (port {port})", flush=True)
-        results = run_levels(base, "bare vLLM", args.modes, args.levels, prompts, args, {})
+        results = run_levels(base, "bare vLLM", args.modes, args.levels, prompts, args, chatgate=False)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
@@ -323,8 +337,7 @@ def bench_chatgate(args, prompts) -> dict:
         app = start_live_app(timeout_s=420)
         ready_s = time.monotonic() - t0
         print(f"chatgate ready in {ready_s:.1f}s ({app.base_url})", flush=True)
-        results = run_levels(app.base_url, "chatgate", args.modes, args.levels, prompts, args,
-                             {"moderation_mode": args.stream_moderation_mode})
+        results = run_levels(app.base_url, "chatgate", args.modes, args.levels, prompts, args, chatgate=True)
         time.sleep(6)  # let the Ray metrics exporter catch up
         stages = scrape_stage_means(app.metrics_url)
     finally:
@@ -358,9 +371,10 @@ def render(report: dict) -> str:
     levels = sorted({r["level"] for r in rows})
     ratio_lines = ["", "| chatgate / bare | conc | req/s ratio | tok/s ratio | TTFT p50 Δ ms | e2e p50 ratio | e2e p50 Δ ms |",
                    "|---|---:|---:|---:|---:|---:|---:|"]
-    for mode in ("non-stream", "stream"):
+    for mode in ("non-stream", "stream", "stream-buffered"):
         for lv in levels:
-            b, c = by.get((f"bare vLLM {mode}", lv)), by.get((f"chatgate {mode}", lv))
+            base_mode = "stream" if mode == "stream-buffered" else mode
+            b, c = by.get((f"bare vLLM {base_mode}", lv)), by.get((f"chatgate {mode}", lv))
             if not b or not c:
                 continue
             rr = c["req_s"] / b["req_s"] if b["req_s"] else None
@@ -389,8 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--prompts", default="prompts_benign.txt", help="prompt file (loadtest/ relative)")
     ap.add_argument("--targets", default="vllm,chatgate")
-    ap.add_argument("--modes", default="nonstream,stream")
-    ap.add_argument("--stream-moderation-mode", default="async", choices=["async", "buffered"])
+    ap.add_argument("--modes", default="nonstream,stream,stream-buffered", help=f"any of {','.join(MODES)}")
     ap.add_argument("--model-dir", default=None)
     ap.add_argument("--vllm-omp-threads", type=int, default=1,
                     help="OMP_NUM_THREADS for bare vLLM; default 1 = what Ray gives chatgate's Generator "
@@ -400,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.levels = [int(x) for x in args.levels.split(",") if x]
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in args.modes if m not in MODES]
+    if unknown:
+        ap.error(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}")
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.log_dir = args.json.parent
