@@ -81,9 +81,9 @@ def dashboard() -> dict[str, Any]:
     ts("Moderation flags per category", "chatgate_moderation_flags_total{direction,category}: flags/s.", "ops",
        [('sum by (direction, category) (rate({__name__=~"(ray_)?chatgate_moderation_flags_total(_total)?"}'
          '[$__rate_interval]))', "{{direction}} {{category}}")])
-    ts("Job queue depth", "chatgate_jobs_queue_depth{queue}: Celery messages waiting in Redis "
+    ts("Job queue depth", "chatgate_worker_queue_depth{queue}: Celery messages waiting in Redis "
        "(jobs worker, port 9101).", "short",
-       [(f"sum by (queue) ({_m('chatgate_jobs_queue_depth')})", "{{queue}}")])
+       [(f"sum by (queue) ({_m('chatgate_worker_queue_depth')})", "{{queue}}")])
     ts("Requests by outcome", "chatgate_requests_total{outcome}: answered, input_blocked, "
        "output_blocked, error.", "reqps",
        [('sum by (outcome) (rate({__name__=~"(ray_)?chatgate_requests_total(_total)?"}[$__rate_interval]))',
