@@ -11,7 +11,6 @@ from services.config import ModerationSettings
 from services.moderation import (
     CATEGORIES,
     ArtifactError,
-    ModerationPolicy,
     TextClassifier,
     load_classifier,
     load_policy,

@@ -47,7 +47,7 @@ def call_chat(client: httpx.Client, router_url: str, body: dict[str, Any], *, re
             timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
         )
     except httpx.ConnectTimeout as exc:
-        raise RetryableError(f"pipeline unreachable: connect timeout") from exc
+        raise RetryableError("pipeline unreachable: connect timeout") from exc
     except httpx.TimeoutException as exc:
         raise TimeoutError(f"pipeline call timed out after {timeout_s:.0f}s") from exc
     except httpx.TransportError as exc:
