@@ -114,6 +114,19 @@ class _ChatUser(HttpUser):
         return {"model": MODEL, "messages": [{"role": "user", "content": prompt}],
                 "max_tokens": self.opts.max_tokens, "temperature": 0, "seed": random.randrange(1 << 30), **kw}
 
+    @staticmethod
+    def _chat_choice(resp) -> tuple[dict, dict] | None:
+        """The body and first choice of a chat response, or None after marking the request failed."""
+        if resp.status_code != 200:
+            resp.failure(f"HTTP {resp.status_code}: {resp.text[:200]}")
+            return None
+        try:
+            data = resp.json()
+            return data, data["choices"][0]
+        except (ValueError, KeyError, IndexError) as exc:
+            resp.failure(f"bad body: {exc!r}")
+            return None
+
     def _fire(self, request_type: str, name: str, started: float, length: int = 0, exc: Exception | None = None,
               response_time_ms: float | None = None):
         self.environment.events.request.fire(
@@ -130,15 +143,10 @@ class BenignChatUser(_ChatUser):
         body = self.chat_body(random.choice(self._prompts("benign")))
         with self.client.post("/v1/chat/completions", json=body, name="chat", catch_response=True,
                               timeout=self.opts.request_timeout) as resp:
-            if resp.status_code != 200:
-                resp.failure(f"HTTP {resp.status_code}: {resp.text[:200]}")
+            parsed = self._chat_choice(resp)
+            if parsed is None:
                 return
-            try:
-                data = resp.json()
-                choice = data["choices"][0]
-            except (ValueError, KeyError, IndexError) as exc:
-                resp.failure(f"bad body: {exc!r}")
-                return
+            data, choice = parsed
             if choice.get("finish_reason") == "content_filter":
                 resp.request_meta["name"] = "chat [blocked]"  # output moderation caught a benign prompt's answer
             elif not choice["message"].get("content"):
@@ -206,15 +214,10 @@ class AbusiveChatUser(_ChatUser):
         body = self.chat_body(random.choice(self._prompts("abusive")))
         with self.client.post("/v1/chat/completions", json=body, name="chat abusive", catch_response=True,
                               timeout=self.opts.request_timeout) as resp:
-            if resp.status_code != 200:
-                resp.failure(f"HTTP {resp.status_code}: {resp.text[:200]}")
+            parsed = self._chat_choice(resp)
+            if parsed is None:
                 return
-            try:
-                data = resp.json()
-                choice = data["choices"][0]
-            except (ValueError, KeyError, IndexError) as exc:
-                resp.failure(f"bad body: {exc!r}")
-                return
+            data, choice = parsed
             if choice.get("finish_reason") != "content_filter":
                 resp.failure(f"not blocked: finish_reason={choice.get('finish_reason')!r}")
             elif "chatgate_moderation" not in data:
