@@ -14,6 +14,7 @@ HTTP_PORT=$(python -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))[
 [ "${CHATGATE_SKIP_SETUP:-0}" = 1 ] || "$ROOT/tools/setup.sh" all
 
 export RAY_ADDRESS=127.0.0.1:$RAY_PORT
+STAMP=$(mktemp)  # shared-memory segments newer than this belong to this run
 ray start --head --port "$RAY_PORT" --metrics-export-port "$METRICS_PORT" --num-cpus "${CHATGATE_NUM_CPUS:-2}" \
   --dashboard-host 127.0.0.1 --dashboard-port "${CHATGATE_DASHBOARD_PORT:-8265}" --disable-usage-stats >/dev/null
 pids=()
@@ -31,6 +32,13 @@ cleanup() {
   for p in $(pgrep -f 'VLLM::EngineCore' || true); do
     [ "$(ps -o ppid= -p "$p" | tr -d ' ')" = 1 ] && kill -9 "$p" 2>/dev/null || true
   done
+  # vLLM's shared-memory queues (Python SharedMemory `psm_*`, `sem.mp-*`) outlive processes that
+  # died uncleanly; remove those created during this run that no live process still maps.
+  sleep 1
+  for f in $(find /dev/shm -maxdepth 1 \( -name 'psm_*' -o -name 'sem.mp-*' \) -newer "$STAMP" 2>/dev/null); do
+    grep -qsF "$f" /proc/[0-9]*/maps || rm -f "$f"
+  done
+  rm -f "$STAMP"
 }
 trap cleanup EXIT INT TERM
 
