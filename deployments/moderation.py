@@ -13,7 +13,7 @@ from ray import serve
 
 from services.config import ModerationSettings, load_settings
 from services.moderation import load_classifier, load_policy
-from services.moderation.base import ModerationVerdict
+from services.moderation.base import ModerationVerdict, failed_open_verdict
 
 log = logging.getLogger("ray.serve")
 
@@ -38,7 +38,7 @@ class Moderation:
         except Exception:
             log.exception("classifier failed")
             if self.settings.fail_open:
-                return [ModerationVerdict(flagged=False, categories={}, category_scores={}) for _ in texts]
+                return [failed_open_verdict() for _ in texts]
             raise  # the router fails closed
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)

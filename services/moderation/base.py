@@ -66,6 +66,11 @@ class ModerationPolicy(BaseModel):
         )
 
 
+def failed_open_verdict() -> ModerationVerdict:
+    """What a check that could not run returns when failing open: passed, scores unknown."""
+    return ModerationVerdict(flagged=False, categories={}, category_scores={})
+
+
 def failed_closed_verdict(categories: Sequence[str], reason_category: str = "moderation_unavailable") -> ModerationVerdict:
     """What a check that could not run returns when failing closed: flagged, scores unknown."""
     cats = {c: False for c in categories}

@@ -21,7 +21,7 @@ from services.api.errors import APIError, error_body
 from services.api.schemas import ChatCompletionRequest
 from services.config import Settings, StreamingSettings
 from services.generation.types import GenerationRequest, GenerationStep
-from services.moderation.base import ModerationVerdict, failed_closed_verdict
+from services.moderation.base import ModerationVerdict, failed_closed_verdict, failed_open_verdict
 from services.observability.metrics import PipelineMetrics
 from services.pipeline.outcome import Block, Stage
 from services.pipeline.stages import Stages
@@ -93,7 +93,7 @@ class ChatPipeline:
         except Exception:
             self.metrics.moderation_failure(stage)
             if self.settings.moderation.fail_open:  # let the text through, but it was counted
-                return [ModerationVerdict(flagged=False, categories={}, category_scores={}) for _ in texts]
+                return [failed_open_verdict() for _ in texts]
             return [failed_closed_verdict(()) for _ in texts]
         finally:
             self.metrics.stage(f"{stage}_moderation", time.perf_counter() - t0)
