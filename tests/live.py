@@ -125,6 +125,8 @@ def start_live_app(timeout_s: float = 420) -> LiveApp:
         "CHATGATE_RAY_PORT": str(free_port()),
         "CHATGATE_METRICS_PORT": str(metrics_port),
         "CHATGATE_DASHBOARD_PORT": str(dashboard_port),
+        "CHATGATE_HAPROXY_METRICS_PORT": str(free_port()),
+        "CHATGATE_HAPROXY_STATS_PORT": str(free_port()),
         "CHATGATE_WORKERS": "0",  # tests start their own Celery workers
         "CHATGATE_SKIP_SETUP": "1",
         "RAY_ADDRESS": "",

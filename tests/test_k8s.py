@@ -36,7 +36,8 @@ K8S_VERSIONS = ["1.25.0", kubernetes_validate.utils.latest_version()]
 # Everything optional switched on, so every template is rendered and checked.
 ALL_ON = {"ingress": {"enabled": True, "className": "nginx", "tls": [{"hosts": ["chatgate.example.com"],
                                                                       "secretName": "chatgate-tls"}]},
-          "monitoring": {"podMonitor": {"enabled": True}}, "apiKeys": {"keys": ["k1", "k2"]}}
+          "monitoring": {"podMonitor": {"enabled": True}}, "apiKeys": {"keys": ["k1", "k2"]},
+          "ray": {"throughputOptimized": True}}
 VARIANTS = {
     "default": {},
     "gpu": {"profile": "gpu"},
@@ -120,6 +121,17 @@ def test_default_render_has_the_whole_system(renders: dict[str, list[dict[str, A
     assert not any(k in ("Ingress", "PodMonitor") for k, _ in kinds), "optional objects must be off by default"
     all_on = {d["kind"] for d in renders["all-on"]}
     assert {"Ingress", "PodMonitor"} <= all_on
+
+
+def test_throughput_mode_is_opt_in_on_every_ray_container(renders: dict[str, list[dict[str, Any]]]) -> None:
+    flags = {"RAY_SERVE_THROUGHPUT_OPTIMIZED", "RAY_SERVE_ENABLE_HA_PROXY"}
+    for variant, expect in (("default", set()), ("all-on", flags)):
+        (service,) = [d["spec"]["rayClusterConfig"] for d in renders[variant] if d["kind"] == "RayService"]
+        pods = [service["headGroupSpec"]] + service["workerGroupSpecs"]
+        for pod in pods:
+            for container in pod["template"]["spec"]["containers"]:
+                names = {e["name"] for e in container.get("env", [])}
+                assert names & flags == expect, (variant, container["name"])
 
 
 def test_external_dependencies_replace_the_statefulsets(renders: dict[str, list[dict[str, Any]]]) -> None:

