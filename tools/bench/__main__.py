@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -344,12 +345,24 @@ def bench_chatgate(args, prompts) -> dict:
         if app is not None:
             ray_port, run_pid, redis_port = app.env["CHATGATE_RAY_PORT"], app.proc.pid, app.redis.port
             app.stop()
+            serve_mode = serve_mode_of(app.log_path)
         sampler.stop()
     members = sampler.members({run_pid}, [f":{ray_port} ", f"_port={ray_port} ", f"--port={ray_port} ",
                                           f"--port {ray_port} ", f"--port {redis_port} "])
     kill_orphans(members)
-    return {"ready_s": round(ready_s, 1), "memory": sampler.peak(members), "stages": stages,
+    return {"ready_s": round(ready_s, 1), "memory": sampler.peak(members), "stages": stages, "serve_mode": serve_mode,
             "results": [asdict(r) for r in results]}
+
+
+def serve_mode_of(log_path: Path) -> str:
+    """Which Ray Serve data path the run used, from the ServeController's start-up lines."""
+    text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    if "Throughput optimized Ray Serve enabled" not in text:
+        return "classic (Python proxy, Ray actor calls)"
+    flags = re.findall(r"\u2022 ([^\n\x1b]+)", text)
+    # tools/run.sh turns HAProxy on unless the caller's environment says 0.
+    ingress = "Serve proxy" if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "0" else "HAProxy ingress"
+    return f"throughput-optimized, {ingress}: " + "; ".join(dict.fromkeys(f.strip() for f in flags))
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -390,6 +403,8 @@ def render(report: dict) -> str:
             m = t["memory"]
             extra.append(f"- {label}: launch -> ready {t['ready_s']} s; peak memory: RSS sum {m['peak_rss_gib']} GiB, "
                          f"PSS sum {m['peak_pss_gib']} GiB over {m['processes']} processes")
+    if report.get("chatgate", {}).get("serve_mode"):
+        extra.append(f"- chatgate Serve data path: {report['chatgate']['serve_mode']}")
     if report.get("chatgate", {}).get("stages"):
         extra.append("- chatgate stage means over the run (Ray metrics): " + ", ".join(
             f"{k} {v['mean_ms']} ms (n={v['count']})" for k, v in sorted(report["chatgate"]["stages"].items())))
