@@ -61,12 +61,14 @@ def machine_info() -> dict:
 
 # ------------------------------------------------------------------------------- memory sampler
 class MemorySampler(threading.Thread):
-    """Samples every process created since `start` (RSS, PSS, ppid, cmdline) every few seconds; which
-    of them belong to the system is decided afterwards (`peak(select)`), when ports are known.
+    """Samples every process created since `start` (RSS, PSS, ppid, cmdline); which of them belong to
+    the system is decided afterwards (`peak(select)`), when ports are known.
 
-    Not every second: PSS reads /proc/PID/smaps_rollup, which walks each process's memory map; for
-    Ray's ~80 processes (with huge virtual maps) that costs enough CPU, in this very process, to
-    slow the measured system and skew the client's timings against chatgate."""
+    Every few seconds while the system starts, then only between load levels (`hold()` stops the
+    periodic sampling, `sample()` takes one): PSS reads /proc/PID/smaps_rollup, which walks each
+    process's memory map, and for Ray's ~50 processes that costs enough CPU, in this very process,
+    to slow the measured system during a level. Memory is allocated at start-up (weights, KV cache)
+    and Python processes do not hand it back, so the between-level samples still see the peak."""
 
     def __init__(self, interval: float = 5.0):
         super().__init__(daemon=True)
@@ -76,9 +78,20 @@ class MemorySampler(threading.Thread):
         self.ppid: dict[int, int] = {}
         self.cmd: dict[int, str] = {}
         self._halt = threading.Event()
+        self._held = threading.Event()
+        self._lock = threading.Lock()
 
     def run(self) -> None:
         while not self._halt.is_set():
+            if not self._held.is_set():
+                self.sample()
+            self._halt.wait(self.interval)
+
+    def hold(self) -> None:
+        self._held.set()
+
+    def sample(self) -> None:
+        with self._lock:
             snap: dict[int, tuple[int, int]] = {}
             for p in psutil.process_iter(["pid", "ppid", "create_time"]):
                 try:
@@ -93,7 +106,6 @@ class MemorySampler(threading.Thread):
                     continue
             if snap:
                 self.samples.append(snap)
-            self._halt.wait(self.interval)
 
     def stop(self) -> None:
         self._halt.set()
@@ -223,7 +235,7 @@ MODES = {
 
 
 def run_levels(base_url: str, name: str, modes: list[str], levels: list[int], prompts: list[str], args,
-               chatgate: bool) -> list[Result]:
+               chatgate: bool, sampler: MemorySampler | None = None) -> list[Result]:
     out = []
     modes = [m for m in modes if chatgate or MODES[m][1] != "buffered"]
     extra = {m: ({"moderation_mode": MODES[m][1]} if chatgate and MODES[m][1] else {}) for m in modes}
@@ -234,7 +246,11 @@ def run_levels(base_url: str, name: str, modes: list[str], levels: list[int], pr
         stream, _, label = MODES[mode]
         for level in levels:
             n = max(args.requests, level)
+            if sampler:
+                sampler.hold()
             r = asyncio.run(drive(base_url, f"{name} {label}", prompts, level, n, args.max_tokens, stream, extra[mode]))
+            if sampler:
+                sampler.sample()
             print(f"  {r.target:<24} c={level:<3} {r.req_s:7.2f} req/s {r.tok_s:8.1f} tok/s  e2e p50 {r.e2e_p50_ms} ms"
                   f"  ttft p50 {r.ttft_p50_ms} ms  errors {r.errors}  load {r.loadavg}", flush=True)
             out.append(r)
@@ -289,7 +305,7 @@ def bench_vllm(args, prompts, model_dir: str) -> dict:
         wait_ready(f"{base}/v1/models", proc, 300)
         ready_s = time.monotonic() - t0
         print(f"bare vLLM ready in {ready_s:.1f}s (port {port})", flush=True)
-        results = run_levels(base, "bare vLLM", args.modes, args.levels, prompts, args, chatgate=False)
+        results = run_levels(base, "bare vLLM", args.modes, args.levels, prompts, args, chatgate=False, sampler=sampler)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
@@ -338,7 +354,8 @@ def bench_chatgate(args, prompts) -> dict:
         app = start_live_app(timeout_s=420)
         ready_s = time.monotonic() - t0
         print(f"chatgate ready in {ready_s:.1f}s ({app.base_url})", flush=True)
-        results = run_levels(app.base_url, "chatgate", args.modes, args.levels, prompts, args, chatgate=True)
+        results = run_levels(app.base_url, "chatgate", args.modes, args.levels, prompts, args, chatgate=True,
+                             sampler=sampler)
         time.sleep(6)  # let the Ray metrics exporter catch up
         stages = scrape_stage_means(app.metrics_url)
     finally:

@@ -1,0 +1,23 @@
+"""The benchmark's report helpers (no system started)."""
+from pathlib import Path
+
+from tools.bench.__main__ import serve_mode_of
+
+THROUGHPUT_LOG = """\
+(ServeController pid=1) INFO serve 1 -- Throughput optimized Ray Serve enabled with the following configurations:
+(ServeController pid=1)   \u2022 Direct ingress enabled
+(ServeController pid=1)   \u2022 gRPC communication enabled
+"""
+
+
+def test_serve_mode_names_the_data_path(tmp_path: Path, monkeypatch) -> None:
+    log = tmp_path / "run.log"
+    log.write_text("(ServeController pid=1) INFO serve 1 -- Controller starting\n")
+    assert serve_mode_of(log).startswith("classic")
+    log.write_text(THROUGHPUT_LOG)
+    monkeypatch.delenv("RAY_SERVE_ENABLE_HA_PROXY", raising=False)
+    assert serve_mode_of(log) == ("throughput-optimized, HAProxy ingress: Direct ingress enabled; "
+                                  "gRPC communication enabled")
+    monkeypatch.setenv("RAY_SERVE_ENABLE_HA_PROXY", "0")
+    assert "Serve proxy" in serve_mode_of(log)
+    assert serve_mode_of(tmp_path / "missing.log").startswith("classic")
