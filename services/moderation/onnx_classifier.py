@@ -52,7 +52,8 @@ class OnnxTextClassifier:
         out = np.zeros((len(texts), len(self.categories)), dtype=np.float32)
         idx = [i for i, t in enumerate(texts) if t and not t.isspace()]
         if idx:
-            batch = np.array([texts[i] for i in idx], dtype=object)
+            # whitespace runs -> one space, as in training (the character n-grams see spaces)
+            batch = np.array([" ".join(texts[i].split()) for i in idx], dtype=object)
             out[idx] = self._session.run(["scores"], {"text": batch})[0]
         return out
 

