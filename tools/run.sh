@@ -54,6 +54,10 @@ cleanup() {
   for f in $(find /dev/shm -maxdepth 1 \( -name 'psm_*' -o -name 'sem.mp-*' \) -newer "$STAMP" 2>/dev/null); do
     grep -qsF "$f" /proc/[0-9]*/maps || rm -f "$f"
   done
+  # Ray Serve's HAProxy leaves its per-node config/socket folder behind; drop ours once unused.
+  for d in $(find /tmp/haproxy-serve -mindepth 1 -maxdepth 1 -type d -newer "$STAMP" 2>/dev/null); do
+    pgrep -f "$d/" >/dev/null || rm -rf "$d"
+  done
   rm -f "$STAMP"
 }
 trap cleanup EXIT INT TERM
