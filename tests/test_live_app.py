@@ -12,6 +12,7 @@ import sys
 import time
 
 import httpx
+import psutil
 import pytest
 from openai import OpenAI
 
@@ -55,6 +56,16 @@ def wait_until(predicate, timeout: float, interval: float = 0.2):
             return value
         time.sleep(interval)
     return predicate()
+
+
+def test_requests_take_serves_high_throughput_path(live_app):
+    """tools/run.sh's data path: HAProxy owns the HTTP port, direct ingress and gRPC are on."""
+    port = int(live_app.base_url.rsplit(":", 1)[1])
+    owners = {c.pid for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+    assert owners and all(psutil.Process(pid).name() == "haproxy" for pid in owners), owners
+    log = live_app.log_path.read_text(errors="replace")
+    assert "Direct ingress enabled" in log and "gRPC communication enabled" in log
+    assert httpx.get(f"{live_app.base_url}/healthz", timeout=10).status_code == 200
 
 
 def test_benign_question_gets_a_model_answer(live_app):
