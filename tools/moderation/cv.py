@@ -29,8 +29,27 @@ import numpy as np
 
 from tools.moderation import convert
 
-PROFANITY_THRESHOLD = 0.9  # services/moderation/categories.yaml; every head is at 0.5 (logit 0)
-TESTS = Path(__file__).resolve().parents[2] / "tests" / "test_moderation_artifact.py"
+ROOT = Path(__file__).resolve().parents[2]
+TESTS = ROOT / "tests" / "test_moderation_artifact.py"
+CATEGORIES_FILE = ROOT / "services" / "moderation" / "categories.yaml"
+
+
+def serving_cuts() -> tuple[np.ndarray, float]:
+    """The replicas' thresholds (categories.yaml) as a logit cut per head and a profanity score cut,
+    so that CV flags a text exactly as serving would; a disabled category never flags."""
+    import yaml
+
+    spec = yaml.safe_load(CATEGORIES_FILE.read_text())
+    cut = {c: v.get("threshold", spec["default_threshold"]) if v.get("enabled", True) else None
+           for c, v in spec["categories"].items()}
+    head_cuts = np.array([np.inf if cut[c] is None else np.log(cut[c] / (1 - cut[c])) for c in convert.HEADS])
+    return head_cuts, np.inf if cut["profanity"] is None else cut["profanity"]
+
+
+def flags_of(logits: np.ndarray, prof: np.ndarray, cuts: tuple[np.ndarray, float]) -> tuple[np.ndarray, np.ndarray]:
+    """(per-head flags, profanity flags) for scored texts."""
+    head_cuts, prof_cut = cuts
+    return logits >= head_cuts, prof >= prof_cut
 
 
 def apply_overrides(pairs: list[str]) -> dict:
@@ -121,6 +140,7 @@ def main(argv=None) -> int:
     src = np.array([r[2] for r in train])
     kinds = np.array([kind(s) for s in src])
     result = {"overrides": overrides, "n_train": len(train)}
+    cuts = serving_cuts()
 
     if not args.no_cv:
         per_rep = []
@@ -131,7 +151,8 @@ def main(argv=None) -> int:
                 rows_f = [(r[0], r[1], r[2], "train" if i in tr_set else "x", r[4]) for i, r in enumerate(train)]
                 vecs, W, b, _ = convert.train_heads(rows_f, prof_pipe, sonar_sess, sonar_prob)
                 logits, prof = scores_of(vecs, W, b, [texts[i] for i in te], extra_all[te])
-                flagged[te] = (logits >= 0).any(axis=1) | (prof >= PROFANITY_THRESHOLD)
+                heads, profane = flags_of(logits, prof, cuts)
+                flagged[te] = heads.any(axis=1) | profane
             per_rep.append(metrics(flagged, src, kinds))
         result["cv"] = per_rep
         for rep, m in enumerate(per_rep):
@@ -150,9 +171,10 @@ def main(argv=None) -> int:
         allt = passes + [t for t, _ in flags]
         logits, prof = scores_of(vecs, W, b, allt, cached_stack(allt))
         p = 1 / (1 + np.exp(-logits))
+        heads, profane = flags_of(logits, prof, cuts)
         bad = []
         for i, t in enumerate(allt):
-            hits = [c for j, c in enumerate(convert.HEADS) if logits[i, j] >= 0] + (["profanity"] if prof[i] >= PROFANITY_THRESHOLD else [])
+            hits = [c for j, c in enumerate(convert.HEADS) if heads[i, j]] + (["profanity"] if profane[i] else [])
             top = convert.HEADS[int(np.argmax(p[i]))]
             if i < len(passes):
                 ok = not hits
