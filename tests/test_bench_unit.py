@@ -10,14 +10,12 @@ THROUGHPUT_LOG = """\
 """
 
 
-def test_serve_mode_names_the_data_path(tmp_path: Path, monkeypatch) -> None:
+def test_serve_mode_names_the_data_path(tmp_path: Path) -> None:
     log = tmp_path / "run.log"
     log.write_text("(ServeController pid=1) INFO serve 1 -- Controller starting\n")
-    assert serve_mode_of(log).startswith("classic")
+    assert serve_mode_of(log, {}).startswith("classic")
     log.write_text(THROUGHPUT_LOG)
-    monkeypatch.delenv("RAY_SERVE_ENABLE_HA_PROXY", raising=False)
-    assert serve_mode_of(log) == ("throughput-optimized, HAProxy ingress: Direct ingress enabled; "
-                                  "gRPC communication enabled")
-    monkeypatch.setenv("RAY_SERVE_ENABLE_HA_PROXY", "0")
-    assert "Serve proxy" in serve_mode_of(log)
-    assert serve_mode_of(tmp_path / "missing.log").startswith("classic")
+    assert serve_mode_of(log, {}) == ("throughput-optimized, HAProxy ingress: Direct ingress enabled; "
+                                      "gRPC communication enabled")
+    assert "Serve proxy" in serve_mode_of(log, {"RAY_SERVE_ENABLE_HA_PROXY": "0"})
+    assert serve_mode_of(tmp_path / "missing.log", {}).startswith("classic")

@@ -11,7 +11,7 @@ Never both at once. Each target is driven with the same prompts (temperature 0, 
 concurrency level, non-streaming and streaming (chatgate streaming in both moderation modes: async,
 the mode the TTFT target is about, and buffered, the default; both compared with bare streaming). Requests per level: max(--requests, level). Prints one table and
 the chatgate / bare ratios; also launch->ready time and peak memory (sum of RSS and of PSS over
-every process of the system, sampled each second from launch to stop).
+every process of the system, sampled while it starts and between load levels; see MemorySampler).
 """
 from __future__ import annotations
 
@@ -362,7 +362,7 @@ def bench_chatgate(args, prompts) -> dict:
         if app is not None:
             ray_port, run_pid, redis_port = app.env["CHATGATE_RAY_PORT"], app.proc.pid, app.redis.port
             app.stop()
-            serve_mode = serve_mode_of(app.log_path)
+            serve_mode = serve_mode_of(app.log_path, app.env)
         sampler.stop()
     members = sampler.members({run_pid}, [f":{ray_port} ", f"_port={ray_port} ", f"--port={ray_port} ",
                                           f"--port {ray_port} ", f"--port {redis_port} "])
@@ -371,14 +371,15 @@ def bench_chatgate(args, prompts) -> dict:
             "results": [asdict(r) for r in results]}
 
 
-def serve_mode_of(log_path: Path) -> str:
-    """Which Ray Serve data path the run used, from the ServeController's start-up lines."""
+def serve_mode_of(log_path: Path, env: dict[str, str]) -> str:
+    """Which Ray Serve data path the run used, from the ServeController's start-up lines and the
+    environment tools/run.sh was started with."""
     text = log_path.read_text(errors="replace") if log_path.exists() else ""
     if "Throughput optimized Ray Serve enabled" not in text:
         return "classic (Python proxy, Ray actor calls)"
     flags = re.findall(r"\u2022 ([^\n\x1b]+)", text)
     # tools/run.sh turns HAProxy on unless the caller's environment says 0.
-    ingress = "Serve proxy" if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY") == "0" else "HAProxy ingress"
+    ingress = "Serve proxy" if env.get("RAY_SERVE_ENABLE_HA_PROXY") == "0" else "HAProxy ingress"
     return f"throughput-optimized, {ingress}: " + "; ".join(dict.fromkeys(f.strip() for f in flags))
 
 
