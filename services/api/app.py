@@ -1,6 +1,7 @@
 """The FastAPI app: OpenAI-compatible routes over a backend (the Router replica, or a fake in tests)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -90,17 +91,23 @@ async def _sse(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str,
     yield {"data": "[DONE]"}
 
 
+def api_key_id(token: str) -> str:
+    """A stable, non-reversible id of an API key: what jobs, feedback and audit rows are scoped by."""
+    return "key-" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
 def _require_api_keys(app: FastAPI, keys: set[str]) -> None:
-    """Bearer-key check on /v1/* when keys are configured (health endpoints stay open)."""
-    if not keys:
-        return
+    """Bearer-key check on /v1/* when keys are configured (health endpoints stay open).
+    Sets `request.state.api_key_id` (None when keys are off) for per-tenant scoping."""
 
     @app.middleware("http")
     async def _auth(request: Request, call_next):
-        if request.url.path.startswith("/v1/") or request.url.path.startswith("/admin/"):
+        request.state.api_key_id = None
+        if keys and (request.url.path.startswith("/v1/") or request.url.path.startswith("/admin/")):
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or token not in keys:
                 return error_response(401, "Incorrect or missing API key.", code="invalid_api_key")
+            request.state.api_key_id = api_key_id(token)
         return await call_next(request)
 
 
