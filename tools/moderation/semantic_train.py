@@ -1,0 +1,129 @@
+"""Training of the semantic stage's heads on encoder embeddings (project venv: torch, numpy).
+
+Two small heads on the int8 encoder's own embeddings (what run time computes, so no train/serve
+skew):
+  text head    embedding(window)                     -> 14 category logits   (scan_inputs)
+  answer head  [e(answer), e(request), e(a) * e(r)]  -> 14 category logits   (scan_answers)
+Thresholds: per category, from out-of-fold probabilities of a group k-fold on the TRAIN split.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from services.moderation.categories import CATEGORIES
+
+HIDDEN = 512
+EPOCHS = 40
+LR = 2e-3
+WEIGHT_DECAY = 1e-4
+BATCH = 256
+FOLDS = 4
+AUG_SHARE = 0.35  # share of harmful rows that also train as normalise(obfuscate(text))
+STATEMENT_SHARE_IN_ANSWER_HEAD = 0.5  # non-answer rows the answer head also sees (empty request)
+SEED = 0
+
+
+def log(msg: str) -> None:
+    print(f"[moderation.semantic] {msg}", flush=True)
+
+
+def label_matrix(rows: Sequence[dict]) -> np.ndarray:
+    y = np.zeros((len(rows), len(CATEGORIES)), dtype=np.float32)
+    idx = {c: i for i, c in enumerate(CATEGORIES)}
+    for i, r in enumerate(rows):
+        for lab in r["labels"]:
+            y[i, idx[lab]] = 1.0
+            if "/" in lab:  # a sub-category implies its parent (as in OpenAI's taxonomy)
+                parent = lab.split("/")[0]
+                if parent in idx:
+                    y[i, idx[parent]] = 1.0
+    return y
+
+
+def augmented(rows: list[dict], normalize: Callable[[str], str], obfuscations: dict) -> list[dict]:
+    """Normalised rows, plus normalise(obfuscate(x)) for a share of harmful ones: normalisation is
+    imperfect, so the heads also learn what its leftovers look like."""
+    rng = random.Random(SEED)
+    names = sorted(obfuscations)
+    out = []
+    for r in rows:
+        out.append({**r, "text": normalize(r["text"])})
+        if r["labels"] and names and rng.random() < AUG_SHARE:
+            fn = obfuscations[names[rng.randrange(len(names))]]
+            out.append({**r, "text": normalize(fn(r["text"]))})
+    return out
+
+
+def pair_features(e_ans: np.ndarray, e_req: np.ndarray) -> np.ndarray:
+    return np.concatenate([e_ans, e_req, e_ans * e_req], axis=1).astype(np.float32)
+
+
+def fold_of(group: str, k: int = FOLDS) -> int:
+    return int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) % k
+
+
+def fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, epochs: int = EPOCHS) -> dict:
+    """One hidden layer, multi-label BCE; returns numpy weights {w1, b1, w2, b2}."""
+    import torch
+
+    torch.manual_seed(SEED)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    wt = torch.from_numpy(w if w is not None else np.ones(len(x), dtype=np.float32))
+    pos = yt.sum(0)
+    pos_weight = ((len(yt) - pos) / pos.clamp(min=1)).clamp(max=20.0).sqrt()  # rare categories
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.ReLU(), torch.nn.Dropout(0.2),
+                              torch.nn.Linear(HIDDEN, y.shape[1]))
+    opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
+    gen = torch.Generator().manual_seed(SEED)
+    steps = epochs * ((len(x) + BATCH - 1) // BATCH)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=steps)
+    net.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), BATCH):
+            b = perm[i : i + BATCH]
+            loss = (loss_fn(net(xt[b]), yt[b]).mean(1) * wt[b]).sum() / wt[b].sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    net.eval()
+    return {"w1": net[0].weight.detach().numpy().T.copy(), "b1": net[0].bias.detach().numpy().copy(),
+            "w2": net[3].weight.detach().numpy().T.copy(), "b2": net[3].bias.detach().numpy().copy()}
+
+
+def best_cut(y: np.ndarray, p: np.ndarray, fp_cost: float) -> float:
+    """Threshold maximising TP - fp_cost * FP - FN on out-of-fold probabilities (benign FPs cost
+    more than misses: the product must answer everyday requests)."""
+    if y.sum() == 0:
+        return 0.5
+    best, best_t = -1e18, 0.5
+    for t in np.unique(np.round(p, 3)):
+        if t < 0.05 or t > 0.98:
+            continue
+        hit = p >= t
+        val = (hit & (y > 0)).sum() - fp_cost * (hit & (y == 0)).sum() - (~hit & (y > 0)).sum()
+        if val > best:
+            best, best_t = val, float(t)
+    return best_t
+
+
+def cross_validate(x, y, groups, w, fp_cost: float, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities (group k-fold) -> per-category cuts; returns (cuts, oof)."""
+    from services.moderation.heads import mlp_probs
+
+    folds = np.array([fold_of(g) for g in groups])
+    oof = np.zeros_like(y)
+    for k in range(FOLDS):
+        t = time.time()
+        tr, te = folds != k, folds == k
+        oof[te] = mlp_probs(fit_mlp(x[tr], y[tr], w[tr]), x[te])
+        log(f"{name} head: fold {k + 1}/{FOLDS} ({te.sum()} rows) {time.time() - t:.0f}s")
+    cuts = np.array([best_cut(y[:, j], oof[:, j], fp_cost) for j in range(y.shape[1])], dtype=np.float32)
+    return cuts, oof
