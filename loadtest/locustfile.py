@@ -16,7 +16,6 @@ loadtest/, one prompt per line). Exit code 1 when the error ratio or the aggrega
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import sys
@@ -27,6 +26,8 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from loadtest.common import MODEL, USER_CLASSES, check_limits, load_prompts, parse_mix  # noqa: E402
+from loadtest.record import install_recorder  # noqa: E402
+from tools.sse import StreamTimer, events as sse_events  # noqa: E402
 
 
 def _mix_from_argv() -> str | None:
@@ -128,11 +129,11 @@ class _ChatUser(HttpUser):
             return None
 
     def _fire(self, request_type: str, name: str, started: float, length: int = 0, exc: Exception | None = None,
-              response_time_ms: float | None = None):
+              response_time_ms: float | None = None, context: dict | None = None):
         self.environment.events.request.fire(
             request_type=request_type, name=name,
             response_time=response_time_ms if response_time_ms is not None else (time.perf_counter() - started) * 1e3,
-            response_length=length, exception=exc, context={}, response=None)
+            response_length=length, exception=exc, context=context or {}, response=None)
 
 
 class BenignChatUser(_ChatUser):
@@ -172,38 +173,26 @@ class StreamingChatUser(_ChatUser):
             extra["moderation_mode"] = self.opts.moderation_mode
         body = self.chat_body(random.choice(self._prompts("benign")), **extra)
         started = time.perf_counter()
-        ttft = None
-        n = 0
-        finish = None
+        timer = StreamTimer(t0=started)
+        status = retry_after = None
         try:
             with self.raw.request("POST", self.host.rstrip("/") + "/v1/chat/completions",
                                   json=body, stream=True, timeout=self.opts.request_timeout) as resp:
+                status, retry_after = resp.status_code, resp.headers.get("retry-after")
                 if resp.status_code != 200:
                     raise RuntimeError(f"HTTP {resp.status_code}: {resp.text[:200]}")
-                for line in resp.iter_lines(decode_unicode=True):
-                    if not line or not line.startswith("data: "):
-                        continue
-                    payload = line[6:]
-                    if payload == "[DONE]":
-                        break
-                    chunk = json.loads(payload)
-                    if "error" in chunk:
-                        raise RuntimeError(f"stream error: {chunk['error']}")
-                    for ch in chunk.get("choices") or []:
-                        text = (ch.get("delta") or {}).get("content")
-                        if text:
-                            n += len(text)
-                            if ttft is None:
-                                ttft = (time.perf_counter() - started) * 1e3
-                        finish = ch.get("finish_reason") or finish
-            if finish is None:
+                for chunk in sse_events(resp.iter_lines(decode_unicode=True)):
+                    timer.add(chunk)
+            if timer.finish_reason is None:
                 raise RuntimeError("stream ended without a finish_reason")
         except Exception as exc:  # noqa: BLE001 - every failure is a locust failure
-            self._fire("STREAM", "chat stream", started, n, exc)
+            self._fire("STREAM", "chat stream", started, len(timer.text), exc,
+                       context={"status": status, "retry_after": retry_after})
             return
-        if ttft is not None:
-            self._fire("TTFT", "chat stream first token", started, 0, None, response_time_ms=ttft)
-        self._fire("STREAM", "chat stream" + (" [blocked]" if finish == "content_filter" else ""), started, n)
+        if timer.ttft is not None:
+            self._fire("TTFT", "chat stream first token", started, 0, None, response_time_ms=timer.ttft * 1e3)
+        name = "chat stream" + (" [blocked]" if timer.finish_reason == "content_filter" else "")
+        self._fire("STREAM", name, started, len(timer.text), context={"status": status})
 
 
 class AbusiveChatUser(_ChatUser):
@@ -278,8 +267,10 @@ class JobsUser(_ChatUser):
             if status in ("succeeded", "failed", "cancelled"):
                 break
         exc = None if status == "succeeded" else RuntimeError(f"job {job_id} ended {status!r}")
-        self._fire("JOB", "job completion", started, 0, exc)
+        self._fire("JOB", "job completion", started, 0, exc, context={"job_id": job_id, "job_status": status})
 
+
+install_recorder(events)
 
 # Apply the mix: classes outside it become abstract (locust skips them); weights from the mix.
 for _key, (_cls_name, _w) in USER_CLASSES.items():

@@ -1,7 +1,7 @@
 """The benchmark's report helpers (no system started)."""
 from pathlib import Path
 
-from tools.bench.__main__ import serve_mode_of
+from tools.bench.systems import serve_mode_of
 
 THROUGHPUT_LOG = """\
 (ServeController pid=1) INFO serve 1 -- Throughput optimized Ray Serve enabled with the following configurations:

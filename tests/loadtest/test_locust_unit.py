@@ -9,7 +9,7 @@ import pytest
 
 from loadtest.common import DEFAULT_MIX, USER_CLASSES, check_limits, load_prompts, parse_mix, percentile
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_prompt_files_load_and_skip_comments():

