@@ -5,19 +5,15 @@ import argparse
 import importlib
 import sys
 
-# Each module provides register(subparsers); missing optional ones are skipped.
-_COMMANDS = ("services.templates.cli", "services.audit.cli", "services.jobs.cli")
+# Each module provides register(subparsers). An import error is a bug and surfaces as one.
+_COMMANDS = ("services.templates.cli", "services.audit.cli", "services.feedback.cli")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chatgate", description="chatgate operator commands")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in _COMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 

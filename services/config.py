@@ -115,6 +115,17 @@ class ApiSettings(BaseModel):
         return {k.strip() for k in self.keys.split(",") if k.strip()}
 
 
+class FeedbackSettings(BaseModel):
+    # Completion records + feedback (POST /v1/feedback, the chat page, `chatgate data export`).
+    # Texts follow the audit's rule: stored only when audit.store_text, otherwise hashed.
+    enabled: bool = True
+    dsn: str = ""  # empty: the audit DSN (the tables sit beside chatgate_audit)
+    queue_size: int = 10000  # completion records waiting for the writer thread
+    # Feedback that races its completion's record waits this long for the writer.
+    lookup_wait_s: float = 2.0
+    reason_max_chars: int = 2000
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHATGATE_", env_nested_delimiter="__", extra="ignore")
 
@@ -125,6 +136,7 @@ class Settings(BaseSettings):
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
 
 
 def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
