@@ -58,6 +58,12 @@ class ModerationSettings(BaseModel):
     intra_op_threads: int = 1
     max_batch_size: int = 32
     batch_wait_timeout_s: float = 0.002
+    # Input windows (services/moderation/scan.py): sentence-sized, at most `window_chars`; shorter
+    # fragments than `min_window_chars` join a neighbour; over `max_windows` per conversation the
+    # windows are joined into that many (bounded work, every character still scored).
+    window_chars: int = Field(200, ge=40)
+    min_window_chars: int = Field(24, ge=0)
+    max_windows: int = Field(48, ge=1)
 
 
 class StreamingSettings(BaseModel):

@@ -66,7 +66,8 @@ def export(model, out: Path) -> None:
 def quantize(fp32: Path, int8: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    # per-channel: cosine to fp32 >= 0.99 on the probes; per-tensor dropped to 0.85 on some
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
 
 
 def parity(model, onnx_path: Path, tokenizer_path: Path, texts: list[str]) -> dict:
