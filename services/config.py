@@ -85,20 +85,34 @@ class TemplateSettings(BaseModel):
     redis_timeout_s: float = 0.25
 
 
-class JobsSettings(BaseModel):
+class QueueSettings(BaseModel):
+    """Celery plumbing shared by jobs and audit (services/queue)."""
     broker_url: str = "redis://127.0.0.1:6379/1"
     result_backend: str = "redis://127.0.0.1:6379/1"
-    # The Serve app the worker sends each request through.
+    jobs_queue: str = "chatgate.jobs"
+    audit_queue: str = "chatgate.audit"
+    # Unacked messages are re-delivered after this long (a worker killed mid-task loses nothing).
+    visibility_timeout_s: int = 300
+    restore_interval_s: float = 5.0
+    # Broker socket timeouts for publishing: a publish never hangs on a dead connection.
+    publish_timeout_s: float = 5.0
+    worker_concurrency: int = 2
+    worker_pool: Literal["threads", "prefork", "solo"] = "threads"
+    metrics_port: int = 9101  # 0 = off
+    # Modules whose register(app, settings) adds tasks to the worker (imported by name).
+    task_modules: list[str] = Field(default_factory=lambda: ["services.jobs.tasks", "services.audit.tasks"])
+
+
+class JobsSettings(BaseModel):
+    # Redis for job records and idempotency keys; empty = queue.result_backend.
+    store_url: str = ""
+    # The Serve app the worker sends each request through, and the bearer key it uses there
+    # (empty = the first of api.keys; no header when API keys are off).
     router_url: str = "http://127.0.0.1:8000"
+    router_api_key: str = ""
     result_ttl_s: int = 24 * 3600
     task_time_limit_s: int = 900
     max_retries: int = 5
-    worker_concurrency: int = 2
-    worker_pool: str = "threads"
-    metrics_port: int = 9101
-    # Unacked jobs are re-delivered after this long (a worker killed mid-job loses nothing).
-    visibility_timeout_s: int = 300
-    restore_interval_s: float = 5.0
     lease_ttl_s: int = 30
     retry_backoff_s: float = 2.0
     retry_backoff_max_s: float = 60.0
@@ -111,6 +125,15 @@ class AuditSettings(BaseModel):
     store_text: bool = False  # off: only a hash of the text is stored
     sample_pass_rate: float = 0.0
     hash_key: str = ""  # HMAC key for text hashes (plain SHA-256 when empty)
+    # Router side: events buffered in memory before the publisher thread sends them.
+    publish_queue_size: int = 10000
+    flush_timeout_s: float = 5.0
+    # Events the broker refused (after its retries) and PostgreSQL too wait here, one JSON file
+    # per event, until a later send succeeds.
+    spool_dir: Path = Field(default_factory=lambda: cache_dir() / "audit-spool")
+    # Worker side: write retries before an event is parked in the Redis dead-letter list.
+    max_retries: int = 20
+    deadletter_key: str = "chatgate:audit:deadletter"
 
 
 class ApiSettings(BaseModel):
@@ -140,6 +163,7 @@ class Settings(BaseSettings):
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     streaming: StreamingSettings = Field(default_factory=StreamingSettings)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)

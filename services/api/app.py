@@ -112,10 +112,8 @@ def _require_api_keys(app: FastAPI, keys: set[str]) -> None:
 
 
 def _include_jobs(app: FastAPI, settings: Settings) -> None:
-    try:
-        from services.jobs.api import create_jobs_router
-    except ImportError:
-        return
+    from services.api.jobs import create_jobs_router
+
     app.include_router(create_jobs_router(settings))
 
 

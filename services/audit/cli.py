@@ -1,4 +1,4 @@
-"""`chatgate audit ...`: list (and prune) moderation decisions from the audit store."""
+"""`chatgate audit ...`: list and prune moderation decisions; replay parked events."""
 from __future__ import annotations
 
 import argparse
@@ -59,6 +59,34 @@ def _prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    """Write parked events (Redis dead-letter list, local spool) straight to PostgreSQL."""
+    import redis
+
+    from services.audit.events import AuditEvent
+    from services.audit.parking import DeadLetters, Spool
+    from services.audit.store import AuditStore
+    from services.config import load_settings
+
+    settings = load_settings()
+    store = AuditStore(args.dsn or settings.audit.dsn)
+    write = lambda e: store.insert(AuditEvent.model_validate(e).model_dump())  # noqa: E731
+    dead = DeadLetters(redis.Redis.from_url(settings.queue.broker_url, socket_timeout=5), settings.audit.deadletter_key)
+    spool = Spool(args.spool_dir or settings.audit.spool_dir)
+    try:
+        n_dead = 0
+        while len(dead):
+            n_dead += dead.drain(write, limit=500)
+        n_spool = spool.drain(write)
+    except Exception as exc:
+        print(f"replay stopped: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(f"replayed {n_dead} dead-lettered and {n_spool} spooled audit events")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     audit = subparsers.add_parser("audit", help="moderation audit trail")
     sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -77,6 +105,10 @@ def register(subparsers: Any) -> None:
     pr.add_argument("--older-than-days", type=float, required=True)
     pr.add_argument("--dsn")
     pr.set_defaults(func=_prune)
+    rp = sub.add_parser("replay", help="write parked events (dead-letter list, spool) to PostgreSQL")
+    rp.add_argument("--dsn")
+    rp.add_argument("--spool-dir", help="override audit.spool_dir")
+    rp.set_defaults(func=_replay)
 
 
 def main(argv: list[str] | None = None) -> int:

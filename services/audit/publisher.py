@@ -1,49 +1,49 @@
-"""Fire-and-forget audit publishing from the Router.
+"""Fire-and-forget audit publishing from the Router; nothing is lost silently.
 
-`publish()` redacts the event and drops it into a bounded in-process queue (microseconds);
-a daemon thread sends each one as the Celery task `chatgate.audit.record` by name. If the
-broker is down the event is retried briefly, then dropped and counted — a moderation decision
-is never delayed or failed by the audit trail.
+`publish()` redacts the event and puts it in a bounded in-process queue (microseconds); a daemon
+thread sends each as the Celery task `chatgate.audit.record` by name. When the broker refuses an
+event after its retries, the thread writes it straight to PostgreSQL; when that fails too, it
+parks it in the local spool (`audit.spool_dir`), which the thread replays once the broker takes
+events again. A full in-process queue spools at once; `close()` (called at exit) flushes the
+queue and spools what is left. A moderation decision is never delayed or failed by the audit trail.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import random
 import threading
-from typing import Any
+import weakref
+from typing import Any, Callable
 
-from prometheus_client import Counter
-
+from services.audit import AUDIT_TASK
 from services.audit.events import AuditEvent, redacted
+from services.audit.metrics import publisher_counters
+from services.audit.parking import Spool
 from services.config import Settings
-from services.jobs.options import AUDIT_TASK, AuditOptions, JobOptions
 
 log = logging.getLogger("chatgate.audit.publisher")
 
-try:
-    PUBLISHED = Counter("chatgate_audit_events_published_total", "Audit events handed to the broker")
-    DROPPED = Counter("chatgate_audit_events_dropped_total", "Audit events lost (queue full or broker down)",
-                      ["reason"])
-except ValueError:  # re-imported in the same process (tests): reuse the registered ones
-    from prometheus_client import REGISTRY
-
-    PUBLISHED = REGISTRY._names_to_collectors["chatgate_audit_events_published_total"]  # type: ignore[assignment]
-    DROPPED = REGISTRY._names_to_collectors["chatgate_audit_events_dropped_total"]  # type: ignore[assignment]
-
 _STOP = object()
+_LIVE: "weakref.WeakSet[AuditPublisher]" = weakref.WeakSet()
+Send = Callable[[dict[str, Any]], None]
 
 
 class AuditPublisher:
-    def __init__(self, settings: Settings, *, sender: Any = None):
-        self.opts = AuditOptions.from_settings(settings)
+    def __init__(self, settings: Settings, *, sender: Send | None = None, direct: Send | None = None):
+        self.opts = settings.audit
         self._settings = settings
-        self._jobs = JobOptions.from_settings(settings)
-        self._sender = sender  # callable(payload: dict) for tests; default: Celery send_task
+        self._sender = sender  # payload -> None; default: Celery send_task
+        self._direct = direct  # payload -> None; default: AuditStore.insert (the broker's fallback)
+        self.spool = Spool(self.opts.spool_dir)
         self._q: queue.Queue = queue.Queue(maxsize=self.opts.publish_queue_size)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._rng = random.Random()
+        self._spooled = len(self.spool) > 0  # left by an earlier run: replay once the broker answers
+        self.metrics = publisher_counters()
+        _LIVE.add(self)
 
     def should_record(self, flagged: bool) -> bool:
         if not self.opts.enabled:
@@ -55,20 +55,22 @@ class AuditPublisher:
 
     async def publish(self, event: AuditEvent) -> None:
         """Never raises, never waits on the network."""
+        if not self.opts.enabled:
+            return
         try:
-            if not self.opts.enabled:
-                return
-            safe = redacted(event, store_text=self.opts.store_text, hash_key=self.opts.hash_key)
-            self._ensure_thread()
-            self._q.put_nowait(safe.model_dump(mode="json"))
-        except queue.Full:
-            DROPPED.labels(reason="queue_full").inc()
+            payload = redacted(event, store_text=self.opts.store_text, hash_key=self.opts.hash_key).model_dump(mode="json")
         except Exception as exc:
-            DROPPED.labels(reason="error").inc()
-            log.warning("audit publish failed: %r", exc)
+            self.metrics.lost.inc(reason="invalid")
+            log.error("audit event could not be serialised: %r", exc)
+            return
+        try:
+            self._ensure_thread()
+            self._q.put_nowait(payload)
+        except queue.Full:  # a burst beyond the buffer: park it rather than drop it
+            self._park(payload)
 
-    def flush(self, timeout_s: float = 5.0) -> bool:
-        """Wait until every queued event was handed to the broker (tests, shutdown)."""
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until every queued event was sent or parked (tests, shutdown)."""
         done = threading.Event()
 
         def _wait() -> None:
@@ -76,16 +78,23 @@ class AuditPublisher:
             done.set()
 
         threading.Thread(target=_wait, daemon=True).start()
-        return done.wait(timeout_s)
+        return done.wait(self.opts.flush_timeout_s if timeout_s is None else timeout_s)
 
-    def close(self, timeout_s: float = 5.0) -> None:
-        if self._thread is not None and self._thread.is_alive():
+    def close(self, timeout_s: float | None = None) -> None:
+        """Flush, stop the thread, and spool whatever is still queued. Safe to call twice."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
             self.flush(timeout_s)
+            self._q.put(_STOP)
+            thread.join(self.opts.flush_timeout_s if timeout_s is None else timeout_s)
+        while True:  # the thread is gone (or stuck on a dead broker): what it did not take is spooled
             try:
-                self._q.put_nowait(_STOP)
-            except queue.Full:
-                pass
-            self._thread.join(timeout_s)
+                item = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                self._park(item)
+            self._q.task_done()
 
     # --- internals -------------------------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -96,18 +105,61 @@ class AuditPublisher:
                 self._thread = threading.Thread(target=self._run, name="audit-publisher", daemon=True)
                 self._thread.start()
 
-    def _make_sender(self):
-        from services.jobs.celery_app import make_celery
+    def _celery_sender(self) -> Send:
+        from services.queue.app import PUBLISH_RETRY, make_celery
 
-        app = make_celery(self._settings)
-        q = self._jobs.audit_queue
+        app = make_celery(self._settings.queue)
+        q = self._settings.queue.audit_queue
 
         def send(payload: dict) -> None:
-            app.send_task(AUDIT_TASK, args=[payload], queue=q, retry=True,
-                          retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5,
-                                        "interval_max": 2.0})
+            app.send_task(AUDIT_TASK, args=[payload], queue=q, retry=True, retry_policy=PUBLISH_RETRY)
 
         return send
+
+    def _store_writer(self) -> Send:
+        from services.audit.store import AuditStore
+
+        store = AuditStore(self.opts.dsn, connect_timeout_s=2)
+        return lambda payload: store.insert(AuditEvent.model_validate(payload).model_dump())
+
+    def _park(self, payload: dict) -> None:
+        try:
+            self.spool.put(payload)
+            self._spooled = True
+            self.metrics.fallback.inc(path="spool")
+        except Exception as exc:
+            self.metrics.lost.inc(reason="spool_failed")
+            log.error("audit event %s LOST: spool failed: %r", payload.get("event_id"), exc)
+
+    def _deliver(self, payload: dict) -> None:
+        if self._sender is None:
+            self._sender = self._celery_sender()
+        try:
+            self._sender(payload)
+            self.metrics.published.inc()
+            return
+        except Exception as exc:
+            log.warning("audit event %s: broker refused (%r); writing it to PostgreSQL", payload.get("event_id"), exc)
+        try:
+            if self._direct is None:
+                self._direct = self._store_writer()
+            self._direct(payload)
+            self.metrics.fallback.inc(path="postgres")
+        except Exception as exc:
+            log.warning("audit event %s: PostgreSQL refused too (%r); spooled", payload.get("event_id"), exc)
+            self._park(payload)
+
+    def _replay_spool(self) -> None:
+        """After a successful send: the broker is back, so send what was parked."""
+        try:
+            n = self.spool.drain(self._sender, limit=500)
+        except Exception as exc:  # broker gone again: try after the next success
+            log.info("spool replay paused: %r", exc)
+            return
+        if n:
+            self.metrics.replayed.inc(n)
+            log.info("replayed %d spooled audit events", n)
+        self._spooled = len(self.spool) > 0
 
     def _run(self) -> None:
         while True:
@@ -115,12 +167,22 @@ class AuditPublisher:
             try:
                 if item is _STOP:
                     return
-                if self._sender is None:
-                    self._sender = self._make_sender()
-                self._sender(item)
-                PUBLISHED.inc()
-            except Exception as exc:
-                DROPPED.labels(reason="broker").inc()
-                log.warning("audit event %s not sent: %r", item.get("event_id") if isinstance(item, dict) else "?", exc)
+                self._deliver(item)
+                if self._spooled and self._sender is not None:
+                    self._replay_spool()
+            except Exception as exc:  # never let the thread die
+                log.exception("audit publisher: %r", exc)
             finally:
                 self._q.task_done()
+
+
+def close_all() -> None:
+    """Flush every publisher in this process (atexit, and a replica's shutdown hook)."""
+    for publisher in list(_LIVE):
+        try:
+            publisher.close()
+        except Exception as exc:
+            log.warning("audit publisher close failed: %r", exc)
+
+
+atexit.register(close_all)

@@ -1,5 +1,7 @@
-"""Asynchronous chat jobs on Celery (Redis broker + result backend).
+"""Asynchronous chat jobs on the shared Celery queue (services/queue).
 
-Light on purpose: the Router imports `services.jobs.api` (and, through it, only the Celery
-*client* side); worker-only code lives in `services.jobs.tasks` / `services.jobs.worker`.
+Domain only: records and their store (`store`, `models`), submission/lookup/cancel scoped to the
+API key that created a job (`service`), and the worker task (`tasks`). The HTTP surface is
+services/api/jobs.py.
 """
+JOBS_TASK = "chatgate.jobs.run_job"

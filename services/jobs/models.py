@@ -1,4 +1,4 @@
-"""Job bodies, job records and the API view of a job. Pure functions: no I/O here."""
+"""Job records, their view, idempotency digests. Pure functions: no I/O, no HTTP here."""
 from __future__ import annotations
 
 import hashlib
@@ -6,74 +6,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
-from services.api.errors import APIError
-from services.api.schemas import ChatCompletionRequest
-
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 ItemStatus = Literal["pending", "succeeded", "failed", "cancelled"]
 
 
-@dataclass
-class ParsedJob:
-    kind: Literal["single", "list"]
-    bodies: list[dict[str, Any]]  # what the worker POSTs, one per item (stream forced off)
-    body_hash: str
-
-
-def _validation_message(exc: ValidationError, prefix: str) -> tuple[str, str]:
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = ".".join(str(p) for p in first.get("loc", ()))
-    param = f"{prefix}{'.' if prefix and loc else ''}{loc}" or None
-    return f"{param + ': ' if param else ''}{first.get('msg', 'invalid request')}", param
-
-
-def parse_job_body(raw: bytes | str, *, max_batch: int) -> ParsedJob:
-    """Validate a `POST /v1/jobs` body; raise APIError(400) on anything malformed.
-
-    The body is a chat-completions request object, or a non-empty JSON array of them.
-    """
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise APIError(400, "We could not parse the JSON body of your request.", code="invalid_json") from None
-    if isinstance(data, dict):
-        kind, items = "single", [data]
-    elif isinstance(data, list):
-        kind, items = "list", data
-        if not items:
-            raise APIError(400, "a job list must contain at least one request", code="invalid_request")
-        if len(items) > max_batch:
-            raise APIError(400, f"a job list may contain at most {max_batch} requests", code="batch_too_large")
-    else:
-        raise APIError(400, "the body must be a chat completion request or a list of them", code="invalid_request")
-    bodies: list[dict[str, Any]] = []
-    for i, item in enumerate(items):
-        prefix = f"[{i}]" if kind == "list" else ""
-        if not isinstance(item, dict):
-            raise APIError(400, f"{prefix or 'body'}: each request must be a JSON object", param=prefix or None,
-                           code="invalid_request")
-        try:
-            req = ChatCompletionRequest.model_validate(item)
-        except ValidationError as exc:
-            message, param = _validation_message(exc, prefix)
-            raise APIError(400, message, param=param, code="invalid_request") from None
-        if req.stream:
-            raise APIError(400, "streaming is not supported for jobs; omit `stream` or set it to false",
-                           param=f"{prefix}{'.' if prefix else ''}stream", code="stream_not_supported")
-        body = dict(item)
-        body.pop("stream", None)
-        body.pop("stream_options", None)
-        bodies.append(body)
+def body_hash(bodies: list[dict[str, Any]], kind: str) -> str:
+    """What an Idempotency-Key is bound to: the canonical JSON of the submitted body."""
     canonical = json.dumps(bodies if kind == "list" else bodies[0], sort_keys=True, separators=(",", ":"))
-    return ParsedJob(kind=kind, bodies=bodies, body_hash=hashlib.sha256(canonical.encode()).hexdigest())
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def idempotency_digest(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+def idempotency_digest(owner: str | None, key: str) -> str:
+    """Idempotency keys are per API key: two tenants may use the same key for different jobs."""
+    return hashlib.sha256(f"{owner or ''}\0{key}".encode("utf-8")).hexdigest()
 
 
 def moderation_outcome(response: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +46,7 @@ class JobRecord:
     kind: str
     total: int
     created_at: float
+    owner: str | None = None  # api_key_id of the creator; None when API keys are off
     completed: int = 0
     succeeded: int = 0
     failed: int = 0
@@ -119,6 +67,7 @@ class JobRecord:
             "succeeded": str(self.succeeded), "failed": str(self.failed), "cancelled": str(self.cancelled),
             "blocked": str(self.blocked), "attempts": str(self.attempts), "retries": str(self.retries),
             "cancel_requested": "1" if self.cancel_requested else "0",
+            "owner": self.owner or "",
         }
         if self.started_at is not None:
             out["started_at"] = repr(self.started_at)
@@ -139,13 +88,16 @@ class JobRecord:
 
         return cls(
             id=h["id"], status=h["status"], kind=h.get("kind", "single"), total=i("total"),
-            created_at=f("created_at") or 0.0, completed=i("completed"), succeeded=i("succeeded"),
+            created_at=f("created_at") or 0.0, owner=h.get("owner") or None, completed=i("completed"), succeeded=i("succeeded"),
             failed=i("failed"), cancelled=i("cancelled"), blocked=i("blocked"),
             started_at=f("started_at"), finished_at=f("finished_at"), attempts=i("attempts"),
             retries=i("retries"), cancel_requested=h.get("cancel_requested") == "1",
             last_error=h.get("last_error") or None,
             results={int(k): json.loads(v) for k, v in (results or {}).items()},
         )
+
+    def visible_to(self, owner: str | None) -> bool:
+        return (self.owner or None) == (owner or None)
 
     def view(self) -> dict[str, Any]:
         """The `GET /v1/jobs/{id}` body."""

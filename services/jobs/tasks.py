@@ -12,17 +12,17 @@ import redis
 from celery import Celery
 from celery.exceptions import Retry
 
-from services.config import Settings
-from services.jobs import metrics
+from services.config import JobsSettings, Settings
+from services.jobs import JOBS_TASK, metrics
 from services.jobs.models import TERMINAL, moderation_outcome
-from services.jobs.options import JOBS_TASK, JobOptions
 from services.jobs.pipeline import ItemFailed, RetryableError, call_chat
+from services.jobs.service import store_url
 from services.jobs.store import JobStore, LeaseHeartbeat
 
 log = logging.getLogger("chatgate.jobs.worker")
 
 
-def backoff_s(retries: int, opts: JobOptions, retry_after: float | None) -> float:
+def backoff_s(retries: int, opts: JobsSettings, retry_after: float | None) -> float:
     """Exponential backoff with jitter, at least Retry-After, at most retry_backoff_max_s."""
     base = min(opts.retry_backoff_max_s, opts.retry_backoff_s * (2 ** retries))
     delay = base * (0.5 + random.random() / 2)
@@ -39,10 +39,21 @@ def _item(index: int, status: str, *, response: Any = None, error: Any = None) -
     }
 
 
+def router_api_key(settings: Settings) -> str:
+    """The worker's bearer key for the Router: jobs.router_api_key, else the first of api.keys."""
+    return settings.jobs.router_api_key or next(iter(sorted(settings.api.key_set())), "")
+
+
 def register(app: Celery, settings: Settings) -> None:
-    opts = JobOptions.from_settings(settings)
-    store = JobStore(opts.store_url, opts.result_ttl_s)
-    http = httpx.Client(limits=httpx.Limits(max_connections=max(4, opts.worker_concurrency * 2)))
+    opts = settings.jobs
+    jobs_queue = settings.queue.jobs_queue
+    router_url = opts.router_url.rstrip("/")
+    api_key = router_api_key(settings)
+    store = JobStore(store_url(settings), opts.result_ttl_s)
+    http = httpx.Client(limits=httpx.Limits(max_connections=max(4, settings.queue.worker_concurrency * 2)))
+    # Celery's result summary lives as long as the job record; hard limits apply to prefork only.
+    app.conf.update(result_expires=opts.result_ttl_s, task_time_limit=opts.task_time_limit_s + 60,
+                    task_soft_time_limit=opts.task_time_limit_s + 30)
 
     @app.task(name=JOBS_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
               max_retries=opts.max_retries)
@@ -77,7 +88,7 @@ def register(app: Celery, settings: Settings) -> None:
         if not store.acquire_lease(job_id, token, opts.lease_ttl_s):
             # Another delivery of this job is running (or its dead worker's lease has not run out
             # yet). Check back after a lease period, so the job survives if that worker dies.
-            task.app.send_task(JOBS_TASK, args=[job_id, bodies], queue=opts.jobs_queue,
+            task.app.send_task(JOBS_TASK, args=[job_id, bodies], queue=jobs_queue,
                                countdown=opts.lease_ttl_s)
             metrics.JOB_DEFERRED.inc()
             return {"job_id": job_id, "status": "deferred"}
@@ -103,8 +114,8 @@ def register(app: Celery, settings: Settings) -> None:
                         "code": "time_limit", "message": f"task time limit ({opts.task_time_limit_s}s) reached"}))
                     continue
                 try:
-                    response = call_chat(http, opts.router_url, body, request_id=f"{job_id}-{index}",
-                                         timeout_s=remaining)
+                    response = call_chat(http, router_url, body, request_id=f"{job_id}-{index}",
+                                         timeout_s=remaining, api_key=api_key)
                 except RetryableError as exc:
                     if task.request.retries < opts.max_retries:
                         delay = backoff_s(task.request.retries, opts, exc.retry_after)

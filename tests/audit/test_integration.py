@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from tests.jobs_support.fixtures import *  # noqa: F401,F403
-from tests.jobs_support.fixtures import ROOT, wait_for
+from tests.queue.stack import *  # noqa: F401,F403
+from tests.queue.stack import ROOT, wait_for
 
 from services.audit import AuditEvent, AuditPublisher
 from services.audit.events import redacted

@@ -81,28 +81,77 @@ async def test_publish_sends_redacted_payload(monkeypatch):
 
 
 @pytest.mark.timeout(30)
-async def test_publish_never_blocks_or_raises_when_broker_is_down(monkeypatch):
-    from services.audit.publisher import DROPPED
-
+async def test_publish_never_blocks_and_spools_what_the_queue_cannot_hold(monkeypatch, tmp_path):
     gate, entered = threading.Event(), threading.Event()
+    sent = []
 
-    def stuck(_payload):
+    def stuck(payload):
         entered.set()
         gate.wait(20)  # a broker that hangs until the test releases it
-        raise ConnectionError("down")
+        sent.append(payload)
 
-    dropped_before = DROPPED.labels(reason="queue_full")._value.get()
-    p = AuditPublisher(_settings(monkeypatch, publish_queue_size=2), sender=stuck)
-    await p.publish(_event())
+    p = AuditPublisher(_settings(monkeypatch, publish_queue_size=2, spool_dir=tmp_path), sender=stuck)
+    events = [_event() for _ in range(10)]
+    await p.publish(events[0])
     assert entered.wait(5)
-    for _ in range(9):  # more than the queue holds: the rest are dropped, not waited for
-        await p.publish(_event())
+    for e in events[1:]:  # more than the queue holds: the rest are spooled, not waited for
+        await p.publish(e)
     # Every publish returned while the sender was still stuck: nothing waited on the broker.
     assert not gate.is_set()
-    assert DROPPED.labels(reason="queue_full")._value.get() - dropped_before == 7
+    assert len(p.spool) == 7
     gate.set()
     assert p.flush(10)
+    await p.publish(_event())  # a later success replays the spool through the broker
+    assert p.flush(10)
+    assert wait_for_value(lambda: len(p.spool) == 0)
     p.close()
+    assert {e.event_id for e in events} <= {x["event_id"] for x in sent}
+
+
+def wait_for_value(pred, timeout_s: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
+async def test_broker_down_writes_to_postgres_and_both_down_spools(monkeypatch, tmp_path):
+    def down(_payload):
+        raise ConnectionError("broker down")
+
+    direct = []
+    p = AuditPublisher(_settings(monkeypatch, spool_dir=tmp_path), sender=down, direct=direct.append)
+    e = _event()
+    await p.publish(e)
+    assert p.flush(5)
+    assert [x["event_id"] for x in direct] == [e.event_id] and len(p.spool) == 0
+
+    def pg_down(_payload):
+        raise OSError("postgres down")
+
+    p2 = AuditPublisher(_settings(monkeypatch, spool_dir=tmp_path), sender=down, direct=pg_down)
+    e2 = _event()
+    await p2.publish(e2)
+    assert p2.flush(5)
+    assert [path.stem for path in p2.spool.paths()] == [e2.event_id]
+    assert "secret words" not in p2.spool.paths()[0].read_text()  # parked redacted, like it is sent
+    p.close()
+    p2.close()
+
+
+async def test_close_spools_what_was_not_sent(monkeypatch, tmp_path):
+    gate = threading.Event()
+    p = AuditPublisher(_settings(monkeypatch, spool_dir=tmp_path, flush_timeout_s=0.5),
+                       sender=lambda _p: gate.wait(10) and None)
+    for _ in range(4):
+        await p.publish(_event())
+    p.close()  # the sender is stuck on the first event: the other three are spooled at once
+    assert len(p.spool) == 3
+    gate.set()
 
 
 async def test_publish_disabled_sends_nothing(monkeypatch):

@@ -1,5 +1,5 @@
 """Queue mechanics with a real Redis, real Celery worker processes and a real PostgreSQL, against
-the stand-in Router (tests/jobs_support/standin.py). The same checks against the real app are in
+the stand-in Router (tests/queue/standin.py). The same checks against the real app are in
 test_jobs_live.py (slow)."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import signal
 import psycopg
 import pytest
 
-from tests.jobs_support.fixtures import *  # noqa: F401,F403
-from tests.jobs_support.fixtures import calls_for, job, wait_for, wait_job
+from tests.queue.stack import *  # noqa: F401,F403
+from tests.queue.stack import calls_for, job, wait_for, wait_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from services.config import load_settings
-from tests.jobs_support.fixtures import Worker, wait_for
+from tests.queue.stack import Worker, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

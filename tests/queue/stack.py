@@ -1,5 +1,5 @@
 """Fixtures for the jobs/audit integration tests: a private Redis, a private PostgreSQL schema,
-the stand-in Router and real Celery worker processes. Imported with `from jobs_support.fixtures import *`.
+the stand-in Router and real Celery worker processes. Imported with `from tests.queue.stack import *`.
 """
 from __future__ import annotations
 
@@ -104,16 +104,16 @@ def stack_env(jobs_redis, pg_dsn, standin_port) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATGATE_")}
     env.update({
         "PYTHONPATH": f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}".rstrip(os.pathsep),
-        "CHATGATE_JOBS__BROKER_URL": f"{jobs_redis}/0",
-        "CHATGATE_JOBS__RESULT_BACKEND": f"{jobs_redis}/1",
+        "CHATGATE_QUEUE__BROKER_URL": f"{jobs_redis}/0",
+        "CHATGATE_QUEUE__RESULT_BACKEND": f"{jobs_redis}/1",
         "CHATGATE_JOBS__ROUTER_URL": f"http://127.0.0.1:{standin_port}",
         "CHATGATE_JOBS__RESULT_TTL_S": "600",
         "CHATGATE_JOBS__TASK_TIME_LIMIT_S": "60",
         "CHATGATE_JOBS__MAX_RETRIES": "3",
-        "CHATGATE_JOBS__WORKER_CONCURRENCY": "2",
+        "CHATGATE_QUEUE__WORKER_CONCURRENCY": "2",
         # Fast re-delivery for the SIGKILL test (production defaults: 300 s / 5 s / 30 s).
-        "CHATGATE_JOBS__VISIBILITY_TIMEOUT_S": "6",
-        "CHATGATE_JOBS__RESTORE_INTERVAL_S": "1",
+        "CHATGATE_QUEUE__VISIBILITY_TIMEOUT_S": "6",
+        "CHATGATE_QUEUE__RESTORE_INTERVAL_S": "1",
         "CHATGATE_JOBS__LEASE_TTL_S": "3",
         "CHATGATE_JOBS__RETRY_BACKOFF_S": "0.2",
         "CHATGATE_JOBS__RETRY_BACKOFF_MAX_S": "1",
@@ -129,7 +129,7 @@ def stack_env(jobs_redis, pg_dsn, standin_port) -> dict[str, str]:
 def standin(stack_env, standin_port, tmp_path_factory):
     log = tmp_path_factory.mktemp("standin") / "standin.log"
     with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "jobs_support" / "standin.py"),
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "queue" / "standin.py"),
                                  "--port", str(standin_port)], env=stack_env, stdout=fh, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{standin_port}"
     client = httpx.Client(base_url=base, timeout=10)
@@ -160,7 +160,7 @@ class Worker:
         self.metrics_port = free_port()
         self._fh = open(self.log, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.jobs.worker", "--metrics-port", str(self.metrics_port),
+            [sys.executable, "-m", "services.queue.worker", "--metrics-port", str(self.metrics_port),
              "--hostname", f"{name}@test"], env=env, cwd=ROOT, stdout=self._fh, stderr=subprocess.STDOUT)
 
     def output(self) -> str:

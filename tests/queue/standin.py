@@ -7,7 +7,7 @@
 - `/v1/jobs*`: the real `create_jobs_router(settings)` with the real error handlers.
 - `POST /_control` {"delay_s", "fail_status", "fail_times", "retry_after"}; `GET /_stats`.
 
-    python tests/jobs_support/standin.py --port 8765   (settings from CHATGATE_* env)
+    python tests/queue/standin.py --port 8765   (settings from CHATGATE_* env)
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from services.api.errors import APIError, install_error_handlers
 from services.api.schemas import ChatCompletionRequest
 from services.audit import AuditEvent, AuditPublisher
 from services.config import load_settings
-from services.jobs.api import create_jobs_router
+from services.api.jobs import create_jobs_router
 
 TEMPLATE_TEXT = "I can't help with that request."
 
@@ -66,7 +66,7 @@ async def chat(request: Request) -> JSONResponse:
         raise APIError(400, f"invalid: {exc}") from None
     if control["delay_s"]:
         await asyncio.sleep(float(control["delay_s"]))
-    text = req.user_text()
+    text = " ".join(str(m.get("content") or "") for m in body.get("messages", []) if m.get("role") == "user")
     model = req.model or "standin-model"
     out: dict[str, Any] = {
         "id": f"chatcmpl-{rid}", "object": "chat.completion", "created": int(time.time()), "model": model,
