@@ -87,6 +87,9 @@ class TemplateSettings(BaseModel):
 
 class QueueSettings(BaseModel):
     """Celery plumbing shared by jobs and audit (services/queue)."""
+    # Unknown names fail loudly: a stale CHATGATE_JOBS__BROKER_URL must not fall back to a default.
+    model_config = ConfigDict(extra="forbid")
+
     broker_url: str = "redis://127.0.0.1:6379/1"
     result_backend: str = "redis://127.0.0.1:6379/1"
     jobs_queue: str = "chatgate.jobs"
@@ -104,6 +107,8 @@ class QueueSettings(BaseModel):
 
 
 class JobsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     # Redis for job records and idempotency keys; empty = queue.result_backend.
     store_url: str = ""
     # The Serve app the worker sends each request through, and the bearer key it uses there
@@ -120,6 +125,8 @@ class JobsSettings(BaseModel):
 
 
 class AuditSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     enabled: bool = True
     dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     store_text: bool = False  # off: only a hash of the text is stored

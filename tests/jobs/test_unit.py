@@ -73,7 +73,14 @@ def test_every_setting_is_typed_and_read_from_the_environment(monkeypatch):
     assert s.queue.visibility_timeout_s == 42 and s.jobs.store_url == "redis://h:1/3"
     assert s.audit.publish_queue_size == 7
     monkeypatch.setenv("CHATGATE_QUEUE__WORKER_POOL", "forks")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="worker_pool"):
+        load_settings()
+
+
+def test_a_stale_setting_name_fails_loudly(monkeypatch):
+    # Moved to CHATGATE_QUEUE__BROKER_URL: the old name must not silently fall back to the default broker.
+    monkeypatch.setenv("CHATGATE_JOBS__BROKER_URL", "redis://elsewhere:6379/1")
+    with pytest.raises(ValueError, match="broker_url"):
         load_settings()
 
 

@@ -88,13 +88,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   value: {{ printf "%s/0" $redis | quote }}
 - name: CHATGATE_TEMPLATES__SEED_FILE
   value: /etc/chatgate/templates/templates.yaml
-- name: CHATGATE_JOBS__BROKER_URL
+- name: CHATGATE_QUEUE__BROKER_URL
   value: {{ printf "%s/1" $redis | quote }}
-- name: CHATGATE_JOBS__RESULT_BACKEND
+- name: CHATGATE_QUEUE__RESULT_BACKEND
   value: {{ printf "%s/1" $redis | quote }}
 - name: CHATGATE_JOBS__ROUTER_URL
   value: {{ printf "http://%s:%d" (include "chatgate.routerService" .) (int .Values.service.port) | quote }}
-- name: CHATGATE_JOBS__WORKER_CONCURRENCY
+- name: CHATGATE_QUEUE__WORKER_CONCURRENCY
   value: {{ .Values.jobs.worker.concurrency | quote }}
 - name: CHATGATE_AUDIT__ENABLED
   value: {{ .Values.audit.enabled | quote }}
