@@ -5,20 +5,20 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from services.config import load_settings
+from services.config import GeneratorSettings
 from services.generation.engine import VLLMGenerator
 from services.generation.types import GenerationRequest, GenerationStep
 
 
 class Generator:
-    def __init__(self, settings: dict[str, Any] | None = None):
-        self.settings = load_settings(settings).generator
-        self.engine = VLLMGenerator(self.settings)
+    def __init__(self, settings: GeneratorSettings):
+        self.settings = settings
+        self.engine = VLLMGenerator(settings)
         self.requests_started = 0
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
-        # When the router cancels this stream (client gone, output blocked), the cancellation
-        # reaches engine.generate(), which aborts the vLLM request and frees its KV cache.
+        # When the router cancels this stream (client gone, blocked), the cancellation reaches
+        # engine.stream(), which aborts the vLLM request and frees its KV cache.
         self.requests_started += 1
         async for step in self.engine.stream(request):
             yield step
@@ -26,6 +26,7 @@ class Generator:
     def stats(self) -> dict[str, Any]:
         return {
             "model": self.settings.served_model_name,
+            "dtype": self.engine.dtype,
             "requests_started": self.requests_started,
             "unfinished_requests": self.engine.num_unfinished_requests(),
         }

@@ -1,7 +1,9 @@
-"""Moderation replica: the ONNX classifier, batched across concurrent requests.
+"""Moderation replica: the Scanner (windows, normalisation, lexical + semantic models) and the
+policy, batched across concurrent requests. It only scores or raises: what a failure means
+(fail closed or open) is the Router's guard's decision.
 
 Deployed twice by the builder, as InputModeration and OutputModeration, each with its own
-replicas and user_config (thresholds, disabled categories, fail_open).
+replicas and user_config (thresholds, disabled categories).
 """
 from __future__ import annotations
 
@@ -11,44 +13,52 @@ from typing import Any
 
 from ray import serve
 
-from services.config import ModerationSettings, load_settings
-from services.moderation import load_classifier, load_policy
-from services.moderation.base import ModerationVerdict, failed_open_verdict
+from services.config import ModerationRuntimeConfig, ModerationSettings
+from services.moderation import CATEGORIES, load_policy
+from services.moderation.base import ModerationVerdict
+from services.moderation.scan import load_scanner
 
 log = logging.getLogger("ray.serve")
 
 
 class Moderation:
-    def __init__(self, settings: dict[str, Any] | None = None):
-        self.settings: ModerationSettings = load_settings(settings).moderation
-        self.classifier = load_classifier(self.settings.model_dir, self.settings.intra_op_threads)
-        self.policy = load_policy(self.settings)
-        self.check.set_max_batch_size(self.settings.max_batch_size)
-        self.check.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
+    def __init__(self, settings: ModerationSettings):
+        self.settings = settings
+        self.scanner = load_scanner(settings)
+        self.policy = load_policy(settings)
+        for batched in (self._inputs, self._answers):
+            batched.set_max_batch_size(settings.max_batch_size)
+            batched.set_batch_wait_timeout_s(settings.batch_wait_timeout_s)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
-        """Thresholds, disabled categories and fail_open change at run time, without a restart."""
-        self.settings = self.settings.model_copy(update=user_config)
+        """Thresholds and disabled categories change at run time, without a restart."""
+        self.settings = ModerationRuntimeConfig.model_validate(user_config).apply(self.settings)
         self.policy = load_policy(self.settings)
         log.info("moderation policy updated: %s", user_config)
 
-    def _judge(self, texts: list[str]) -> list[ModerationVerdict]:
-        try:
-            return [self.policy.judge(s) for s in self.classifier.score(texts)]
-        except Exception:
-            log.exception("classifier failed")
-            if self.settings.fail_open:
-                return [failed_open_verdict() for _ in texts]
-            raise  # the router fails closed
+    # onnxruntime releases the GIL; a thread keeps the replica's event loop responsive.
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
+    async def _inputs(self, conversations: list[list[str]]) -> list[ModerationVerdict]:
+        scores = await asyncio.to_thread(self.scanner.scan_inputs, conversations)
+        return [self.policy.judge(s) for s in scores]
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
-    async def check(self, texts: list[str]) -> list[ModerationVerdict]:
-        # onnxruntime releases the GIL; a thread keeps the replica's event loop responsive.
-        return await asyncio.to_thread(self._judge, texts)
+    async def _answers(self, pairs: list[tuple[str, str]]) -> list[ModerationVerdict]:
+        scores = await asyncio.to_thread(self.scanner.scan_answers, pairs)
+        return [self.policy.judge(s) for s in scores]
 
-    async def check_many(self, texts: list[str]) -> list[ModerationVerdict]:
-        """/v1/moderations with several inputs: one classifier call for the whole list."""
-        return await asyncio.to_thread(self._judge, texts)
+    async def moderate_input(self, texts: list[str]) -> ModerationVerdict:
+        """One conversation (every message), batched with other requests' conversations."""
+        return await self._inputs(list(texts))
+
+    async def moderate_output(self, request: str, texts: list[str]) -> list[ModerationVerdict]:
+        """Answer windows judged against their request, batched across streams."""
+        return list(await asyncio.gather(*(self._answers((request, t)) for t in texts)))
+
+    async def moderate_many(self, texts: list[str]) -> list[ModerationVerdict]:
+        """/v1/moderations: each input on its own, in one call."""
+        scores = await asyncio.to_thread(self.scanner.scan_inputs, [[t] for t in texts])
+        return [self.policy.judge(s) for s in scores]
 
     def categories(self) -> list[str]:
-        return list(self.classifier.categories)
+        return list(CATEGORIES)

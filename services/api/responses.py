@@ -5,7 +5,9 @@ the answer: {"stage", "categories", "category_scores", "template": {...}, "flagg
 """
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -14,6 +16,9 @@ from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
 from openai.types.chat.chat_completion_chunk import ChoiceDelta
 from openai.types.chat.chat_completion_message import ChatCompletionMessage
 from openai.types.completion_usage import CompletionUsage
+
+from services.api.errors import error_body
+from services.pipeline.turn import Answer, Blocked, Delta, Event, Failed, Finished, Usage
 
 MODERATION_FIELD = "chatgate_moderation"
 
@@ -26,26 +31,32 @@ def usage(prompt_tokens: int, completion_tokens: int) -> CompletionUsage:
     )
 
 
-def completion(
-    *, request_id: str, model: str, content: str, finish_reason: str, prompt_tokens: int,
-    completion_tokens: int, moderation: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+def completion(answer: Answer, model: str) -> dict[str, Any]:
+    """A chat.completion body; a blocked choice carries the template and finish_reason content_filter."""
     body = ChatCompletion(
-        id=request_id,
+        id=answer.completion_id,
         object="chat.completion",
         created=int(time.time()),
         model=model,
         choices=[
             Choice(
-                index=0,
-                message=ChatCompletionMessage(role="assistant", content=content),
-                finish_reason=finish_reason,  # type: ignore[arg-type]
+                index=c.index,
+                message=ChatCompletionMessage(role="assistant", content=c.text),
+                finish_reason=c.finish_reason,  # type: ignore[arg-type]
             )
+            for c in answer.choices
         ],
-        usage=usage(prompt_tokens, completion_tokens),
+        usage=usage(answer.prompt_tokens, answer.completion_tokens),
     ).model_dump(mode="json", exclude_none=True)
-    if moderation is not None:
-        body[MODERATION_FIELD] = moderation
+    blocks = [c.block for c in answer.choices if c.block is not None]
+    if blocks:
+        # n=1 (the common case): one report; n>1: the report of the first blocked choice, and
+        # each blocked choice's own report next to it.
+        body[MODERATION_FIELD] = blocks[0].report()
+        if len(answer.choices) > 1:
+            for c, out in zip(answer.choices, body["choices"]):
+                if c.block is not None:
+                    out[MODERATION_FIELD] = c.block.report()
     return body
 
 
@@ -65,14 +76,14 @@ class ChunkFactory:
         body.update({k: v for k, v in extra.items() if v is not None})
         return body
 
-    def role(self) -> dict[str, Any]:
-        return self._chunk([ChunkChoice(index=0, delta=ChoiceDelta(role="assistant", content=""))])
+    def role(self, index: int = 0) -> dict[str, Any]:
+        return self._chunk([ChunkChoice(index=index, delta=ChoiceDelta(role="assistant", content=""))])
 
-    def content(self, text: str) -> dict[str, Any]:
-        return self._chunk([ChunkChoice(index=0, delta=ChoiceDelta(content=text))])
+    def content(self, text: str, index: int = 0) -> dict[str, Any]:
+        return self._chunk([ChunkChoice(index=index, delta=ChoiceDelta(content=text))])
 
-    def finish(self, finish_reason: str, moderation: dict[str, Any] | None = None) -> dict[str, Any]:
-        chunk = self._chunk([ChunkChoice(index=0, delta=ChoiceDelta(), finish_reason=finish_reason)])  # type: ignore[arg-type]
+    def finish(self, finish_reason: str, moderation: dict[str, Any] | None = None, index: int = 0) -> dict[str, Any]:
+        chunk = self._chunk([ChunkChoice(index=index, delta=ChoiceDelta(), finish_reason=finish_reason)])  # type: ignore[arg-type]
         if moderation is not None:
             chunk[MODERATION_FIELD] = moderation
             if "flagged_span" in moderation:
@@ -87,3 +98,30 @@ class ChunkFactory:
         body = self._chunk([])
         body["usage"] = usage(prompt_tokens, completion_tokens).model_dump(mode="json", exclude_none=True)
         return body
+
+
+def stream_chunks(events: AsyncIterator[Event], completion_id: str, model: str, n: int,
+                  include_usage: bool) -> AsyncIterator[dict[str, Any]]:
+    """Pipeline events -> chat.completion.chunk bodies (a role chunk first for each choice)."""
+    chunks = ChunkFactory(completion_id, model)
+
+    async def render() -> AsyncIterator[dict[str, Any]]:
+        for i in range(n):
+            yield chunks.role(i)
+        async with contextlib.aclosing(events):  # closing the response closes the pipeline stream
+            async for event in events:
+                if isinstance(event, Delta):
+                    yield chunks.content(event.text, event.choice)
+                elif isinstance(event, Finished):
+                    yield chunks.finish(event.finish_reason, index=event.choice)
+                elif isinstance(event, Blocked):
+                    sep = "\n\n" if event.text_sent else ""
+                    yield chunks.content(sep + event.block.template.text, event.choice)
+                    yield chunks.finish("content_filter", event.block.report(), index=event.choice)
+                elif isinstance(event, Failed):
+                    yield error_body(503, "The model failed while streaming this answer. Please retry.",
+                                     code="generator_unavailable")
+                elif isinstance(event, Usage) and include_usage:
+                    yield chunks.usage(event.prompt_tokens, event.completion_tokens)
+
+    return render()

@@ -10,6 +10,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
+INT64 = 2**63  # seeds travel to the engine as non-negative int64
+
+
 class TextPart(BaseModel):
     type: Literal["text"]
     text: str
@@ -18,15 +21,18 @@ class TextPart(BaseModel):
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    role: Literal["system", "user", "assistant", "developer"]
-    content: str | list[TextPart]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    # None is allowed for assistant turns that only carried tool calls.
+    content: str | list[TextPart] | None = None
     name: str | None = None
 
     @property
     def text(self) -> str:
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(p.text for p in self.content)
+        return "\n".join(p.text for p in self.content)
 
 
 class StreamOptions(BaseModel):
@@ -45,9 +51,9 @@ class ChatCompletionRequest(BaseModel):
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: Annotated[int, Field(ge=0, lt=INT64)] | None = None
     user: str | None = None
-    n: Literal[1] = 1
+    n: Annotated[int, Field(ge=1)] = 1
     stream: bool = False
     stream_options: StreamOptions | None = None
     # chatgate extensions (documented in the README)
@@ -63,13 +69,6 @@ class ChatCompletionRequest(BaseModel):
             raise ValueError("messages must contain at least one non-empty message")
         return messages
 
-    @field_validator("stop")
-    @classmethod
-    def _at_most_four_stops(cls, stop: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(stop, list) and len(stop) > 4:
-            raise ValueError("at most 4 stop sequences are allowed")
-        return stop
-
     def requested_max_tokens(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
 
@@ -78,15 +77,11 @@ class ChatCompletionRequest(BaseModel):
             return []
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
 
-    def user_text(self) -> str:
-        """The text input moderation checks: every user-authored message, in order."""
-        return "\n".join(m.text for m in self.messages if m.role in ("user", "system", "developer"))
-
 
 class ModerationRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    input: str | Annotated[list[str], Field(min_length=1, max_length=256)]
+    input: str | Annotated[list[str], Field(min_length=1)]
     model: str | None = None
 
     def texts(self) -> list[str]:

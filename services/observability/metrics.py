@@ -10,7 +10,10 @@ Names (before Ray's prefix):
   chatgate_inter_token_latency_seconds{mode}            between content chunks sent to the client
   chatgate_holdback_delay_seconds                       generated -> released (buffered mode)
   chatgate_generated_tokens_total
-  chatgate_requests_total{outcome}                      answered|input_blocked|output_blocked|error
+  chatgate_requests_total{outcome}                      answered|input_blocked|output_blocked|error|
+                                                        invalid_request|client_disconnected
+  chatgate_blocked_engine_seconds_total{stage}          engine time spent on requests a check blocked
+  chatgate_admission_rejected_total{reason}             full|wait_budget (answered 429)
   chatgate_moderation_flags_total{direction,category}
   chatgate_template_fallback_total                      built-in template served (Redis down)
   chatgate_moderation_failures_total{direction}         a check that could not run
@@ -33,6 +36,8 @@ _SPECS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "chatgate_moderation_flags_total": ("counter", "Flagged categories by direction", ("direction", "category")),
     "chatgate_template_fallback_total": ("counter", "Built-in templates served because Redis failed", ()),
     "chatgate_moderation_failures_total": ("counter", "Moderation checks that could not run", ("direction",)),
+    "chatgate_blocked_engine_seconds_total": ("counter", "Engine seconds spent on blocked requests", ("stage",)),
+    "chatgate_admission_rejected_total": ("counter", "Requests rejected by admission control", ("reason",)),
 }
 
 
@@ -114,3 +119,9 @@ class PipelineMetrics:
 
     def moderation_failure(self, direction: str) -> None:
         self._b.inc("chatgate_moderation_failures_total", 1, {"direction": direction})
+
+    def blocked_engine_time(self, stage: str, seconds: float) -> None:
+        self._b.inc("chatgate_blocked_engine_seconds_total", max(0.0, seconds), {"stage": stage})
+
+    def admission_rejected(self, reason: str) -> None:
+        self._b.inc("chatgate_admission_rejected_total", 1, {"reason": reason})

@@ -1,8 +1,14 @@
 """Where the growing answer is cut into moderation windows.
 
-Text is checked in windows of about `window_chars` (or up to a sentence end), each with the last
-`overlap_chars` of already-checked text as context, so a phrase split across two windows is still
-seen whole. Streaming and non-streaming use the same cuts, so both see the same verdicts.
+Windows grow: the first is short (`first_window_chars`, or an earlier sentence end), so a
+buffered stream shows its first words after one quick check; each next window may be twice as
+long, up to `window_chars`. Each window carries the last `overlap_chars` of already-checked text
+as context, so a phrase split across two windows is still seen whole. A window ends at the
+first sentence end that is long enough, else at the last space before its limit. Streaming and
+non-streaming use the same cuts, so both see the same verdicts.
+
+The trade: a shorter first window shows text sooner but is judged with less context; the
+overlap and the growing windows that follow re-read it with more.
 """
 from __future__ import annotations
 
@@ -29,11 +35,18 @@ class Window:
 
 class WindowSplitter:
     def __init__(self, settings: StreamingSettings):
+        self.first_window_chars = min(settings.first_window_chars, settings.window_chars)
         self.window_chars = settings.window_chars
         self.overlap_chars = settings.overlap_chars
         self.at_sentences = settings.check_at_sentence_end
         self.answer = ""
         self.checked_upto = 0
+        self.windows_cut = 0
+
+    @property
+    def limit(self) -> int:
+        """Length limit of the next window: doubling from the first window's up to window_chars."""
+        return min(self.window_chars, self.first_window_chars << min(self.windows_cut, 16))
 
     def add(self, delta: str) -> None:
         self.answer += delta
@@ -44,13 +57,17 @@ class WindowSplitter:
         Cutting at the *first* eligible point makes the cuts independent of how the text
         arrived (token by token or all at once), so both API paths check the same windows.
         """
-        pending = self.answer[self.checked_upto : self.checked_upto + self.window_chars + 1]
+        limit = self.limit
+        pending = self.answer[self.checked_upto : self.checked_upto + limit + 1]
         if self.at_sentences:
+            shortest = min(MIN_SENTENCE_CHARS, limit // 2)
             for m in _SENTENCE_END.finditer(pending):
-                if MIN_SENTENCE_CHARS <= m.end() <= self.window_chars:
+                if shortest <= m.end() <= limit:
                     return self.checked_upto + m.end()
-        if len(pending) >= self.window_chars:
-            return self.checked_upto + self.window_chars
+        if len(pending) > limit:
+            # Known up to the limit: end after the last space in its second half (whole words).
+            space = pending.rfind(" ", limit // 2, limit)
+            return self.checked_upto + (space + 1 if space > 0 else limit)
         return None
 
     def next_window(self, final: bool = False) -> Window | None:
@@ -63,6 +80,7 @@ class WindowSplitter:
         start = max(0, self.checked_upto - self.overlap_chars)
         window = Window(start, self.checked_upto, end, self.answer[start:end])
         self.checked_upto = end
+        self.windows_cut += 1
         return window
 
     def all_windows(self) -> list[Window]:

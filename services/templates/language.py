@@ -1,4 +1,4 @@
-"""Which language a template is shown in: the request field, else Accept-Language, else default."""
+"""Which languages a template may be shown in: the request field, then Accept-Language."""
 from __future__ import annotations
 
 
@@ -21,11 +21,7 @@ def _parse_accept_language(header: str) -> list[str]:
     return [tag for _, _, tag in sorted(ranked)]
 
 
-def pick_language(requested: str | None, accept_language: str | None, available: set[str], default: str) -> str:
-    """First of: the explicit request field, then Accept-Language, that we have templates for."""
-    candidates = ([requested.lower()] if requested else []) + _parse_accept_language(accept_language or "")
-    for tag in candidates:
-        for option in (tag, tag.split("-")[0]):
-            if option in available:
-                return option
-    return default
+def language_preferences(requested: str | None, accept_language: str | None) -> list[str]:
+    """The explicit request field, then Accept-Language, best first. Which of them has a template
+    is the template stage's call (it knows every language in Redis, also ones added at run time)."""
+    return ([requested.lower()] if requested else []) + _parse_accept_language(accept_language or "")

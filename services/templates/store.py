@@ -1,13 +1,15 @@
 """Template storage in Redis (a hash per language: category -> text).
 
 Replicas read through a short in-memory cache, so `chatgate templates set` reaches them within
-`cache_ttl_s` without a restart. If Redis is unreachable the seed file's built-in texts are
-served and the fallback is reported to the caller (counted in a metric) instead of failing.
+`cache_ttl_s` without a restart. Any language Redis holds can be chosen, including ones added at
+run time. If Redis is unreachable `get` raises: the pipeline's guard is the one place that falls
+back to the seed file's built-in texts (`builtin_template`).
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -32,20 +34,43 @@ def base_category(category: str) -> str:
     return category.split("/", 1)[0]
 
 
-def load_seed(path: Path) -> dict[str, dict[str, str]]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+class TemplatesUnavailable(RuntimeError):
+    """Redis could not be read; the caller serves a built-in text."""
+
+
+@lru_cache(maxsize=4)
+def _parse_seed(path: str) -> dict[str, dict[str, str]]:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     return {str(lang): {str(c): str(t) for c, t in cats.items()} for lang, cats in data.items()}
 
 
-def _lookup_order(category: str, language: str, default_language: str) -> list[tuple[str, str]]:
+def load_seed(path: Path) -> dict[str, dict[str, str]]:
+    """The template seed file (parsed once per process)."""
+    return {lang: dict(cats) for lang, cats in _parse_seed(str(path)).items()}
+
+
+def languages_of(languages: str | list[str]) -> list[str]:
+    """Preferences as given ("de-AT" also tries "de"), best first, without repeats."""
+    prefs = [languages] if isinstance(languages, str) else list(languages)
+    out: list[str] = []
+    for tag in prefs:
+        tag = tag.strip().lower()
+        out += [tag, tag.split("-")[0]] if tag else []
+    return list(dict.fromkeys(out))
+
+
+def _lookup_order(category: str, languages: str | list[str], default_language: str) -> list[tuple[str, str]]:
     cat = base_category(category)
-    order = [(language, cat), (language, DEFAULT_CATEGORY), (default_language, cat), (default_language, DEFAULT_CATEGORY)]
+    order = []
+    for lang in languages_of(languages) + [default_language]:
+        order += [(lang, cat), (lang, DEFAULT_CATEGORY)]
     return list(dict.fromkeys(order))
 
 
-def builtin_template(builtin: dict[str, dict[str, str]], category: str, language: str, default_language: str) -> Template:
-    """The best seed-file text for (category, language): what is served when Redis is unusable."""
-    for lang, cat in _lookup_order(category, language, default_language):
+def builtin_template(builtin: dict[str, dict[str, str]], category: str, languages: str | list[str],
+                     default_language: str) -> Template:
+    """The best seed-file text for (category, languages): what is served when Redis is unusable."""
+    for lang, cat in _lookup_order(category, languages, default_language):
         text = builtin.get(lang, {}).get(cat)
         if text:
             return Template(text, cat, lang, "builtin")
@@ -88,20 +113,19 @@ class TemplateStore:
         self._cache[language], self._cache_at[language] = texts, now
         return texts
 
-    async def get(self, category: str, language: str) -> Template:
-        """The best template for (category, language); never raises for Redis trouble."""
-        order = _lookup_order(category, language, self.settings.default_language)
+    async def get(self, category: str, languages: str | list[str]) -> Template:
+        """The best template for the category in the first preferred language Redis has
+        (any language, seeded or added later), else the default language."""
+        order = _lookup_order(category, languages, self.settings.default_language)
         try:
             for lang, cat in order:
                 text = (await self._language_texts(lang)).get(cat)
                 if text:
                     return Template(text, cat, lang, "redis")
-        except (RedisError, OSError):
-            pass  # fall through to built-in texts
-        return self.builtin_template(category, language)
-
-    def builtin_template(self, category: str, language: str) -> Template:
-        return builtin_template(self.builtin, category, language, self.settings.default_language)
+        except (RedisError, OSError) as exc:
+            raise TemplatesUnavailable(str(exc)) from exc
+        # Redis answers but holds nothing usable (e.g. flushed): the seed texts still apply.
+        return builtin_template(self.builtin, category, languages, self.settings.default_language)
 
     async def set(self, category: str, language: str, text: str) -> None:
         await self._redis.hset(self._key(language), category, text)

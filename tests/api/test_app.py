@@ -1,4 +1,5 @@
 """HTTP surface over a fake backend: OpenAI shapes, SSE framing, errors, the official client."""
+import asyncio
 import json
 
 import httpx
@@ -6,7 +7,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from services.api.app import create_app
-from tests.fakes import FakeBackend, FakeStages
+from tests.pipeline.fakes import FakeBackend, FakeStages
 
 
 @pytest.fixture
@@ -106,9 +107,105 @@ async def test_api_keys_are_enforced_when_configured():
         assert (await c.get("/healthz")).status_code == 200
 
 
-async def test_x_request_id_becomes_the_completion_id(client):
+async def test_client_request_ids_are_correlation_ids_never_engine_ids(backend, client):
     body = {"messages": [{"role": "user", "content": "hi"}]}
-    resp = await client.post("/v1/chat/completions", json=body, headers={"x-request-id": "job-42-0"})
-    assert resp.json()["id"] == "chatcmpl-job-42-0"
-    resp = await client.post("/v1/chat/completions", json=body, headers={"x-request-id": "bad id with spaces"})
-    assert resp.json()["id"].startswith("chatcmpl-") and " " not in resp.json()["id"]
+    ids = []
+    for _ in range(2):  # the same client id twice must not collide inside the engine
+        resp = await client.post("/v1/chat/completions", json=body, headers={"x-request-id": "job-42-0"})
+        assert resp.headers["x-request-id"] == "job-42-0"
+        ids.append(resp.json()["id"])
+    assert ids[0] != ids[1] and all(i.startswith("chatcmpl-") for i in ids)
+    stages = backend.pipeline.stages
+    assert len({r.request_id for r in stages.requests}) == len(stages.requests)
+
+
+@pytest.mark.parametrize("extra,param", [
+    ({"seed": 2**63}, "seed"),
+    ({"seed": 1180591620717411303424}, "seed"),
+    ({"seed": -1}, "seed"),
+    ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+    ({"stop": ["x" * 65]}, "stop"),
+    ({"stop": [""]}, "stop"),
+    ({"n": 5}, "n"),
+    ({"n": 0}, "n"),
+])
+async def test_out_of_range_values_are_400(client, extra, param):
+    body = {"messages": [{"role": "user", "content": "hi"}], **extra}
+    err = assert_openai_error(await client.post("/v1/chat/completions", json=body), 400)
+    assert err["param"].startswith(param)
+
+
+async def test_size_limits_are_enforced():
+    backend = FakeBackend(FakeStages(), api={"limits": {"max_body_bytes": 2000, "max_messages": 3,
+                                                        "max_message_chars": 100, "max_moderation_chars": 50}})
+    app = create_app(backend)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        big = {"messages": [{"role": "user", "content": "x" * 5000}]}
+        err = assert_openai_error(await c.post("/v1/chat/completions", json=big), 413)
+        assert err["code"] == "request_too_large"
+        many = {"messages": [{"role": "user", "content": "hi"}] * 4}
+        assert assert_openai_error(await c.post("/v1/chat/completions", json=many), 400)["param"] == "messages"
+        long = {"messages": [{"role": "user", "content": "y" * 101}]}
+        assert assert_openai_error(await c.post("/v1/chat/completions", json=long), 400)["param"] == "messages.0.content"
+        assert_openai_error(await c.post("/v1/moderations", json={"input": "z" * 51}), 400)
+
+        async def endless():  # a chunked body without a length is cut off too
+            for _ in range(100):
+                yield b"x" * 100
+
+        resp = await c.post("/v1/chat/completions", content=endless(), headers={"content-type": "application/json"})
+        assert_openai_error(resp, 413)
+
+
+async def test_n_choices_come_back_each_with_its_index(client):
+    body = {"messages": [{"role": "user", "content": "hi"}], "n": 2}
+    resp = (await client.post("/v1/chat/completions", json=body)).json()
+    assert [c["index"] for c in resp["choices"]] == [0, 1]
+    async with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as r:
+        chunks = [json.loads(line[6:]) async for line in r.aiter_lines() if line.startswith("data: {")]
+    finishes = {c["choices"][0]["index"] for c in chunks if c["choices"] and c["choices"][0].get("finish_reason")}
+    assert finishes == {0, 1}
+
+
+async def test_a_client_may_not_weaken_moderation_unless_the_operator_allows_it():
+    body = {"messages": [{"role": "user", "content": "hi"}], "stream": True, "moderation_mode": "async"}
+    app = create_app(FakeBackend(FakeStages()))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        err = assert_openai_error(await c.post("/v1/chat/completions", json=body), 403)
+        assert err["param"] == "moderation_mode"
+        ok = {**body, "moderation_mode": "buffered"}
+        assert (await c.post("/v1/chat/completions", json=ok)).status_code == 200
+    app = create_app(FakeBackend(FakeStages(), api={"keys": "k1,k2"}, streaming={"async_api_keys": ["k2"]}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert_openai_error(await c.post("/v1/chat/completions", json=body, headers={"authorization": "Bearer k1"}), 403)
+        resp = await c.post("/v1/chat/completions", json=body, headers={"authorization": "Bearer k2"})
+        assert resp.status_code == 200
+
+
+async def test_overload_gets_a_fast_429_with_retry_after():
+    backend = FakeBackend(FakeStages(answer="slow " * 50, delay=0.02),
+                          api={"admission": {"max_active": 1, "max_waiting": 1, "max_wait_s": 0.05}})
+    app = create_app(backend)
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        resps = await asyncio.gather(*(c.post("/v1/chat/completions", json=body) for _ in range(4)))
+    codes = sorted(r.status_code for r in resps)
+    assert codes[0] == 200 and codes[-1] == 429
+    rejected = [r for r in resps if r.status_code == 429]
+    assert all(r.headers["retry-after"] == "2" for r in rejected)
+    assert assert_openai_error(rejected[0], 429)["code"] == "rate_limit_exceeded"
+    reg = backend.metrics.registry
+    counted = sum(reg.get_sample_value("chatgate_admission_rejected_total", {"reason": r}) or 0 for r in ("full", "wait_budget"))
+    assert counted == len(rejected)
+    assert app.state.admission.active == 0  # every slot was given back
+
+
+async def test_stream_slots_are_released_when_the_stream_ends(client):
+    body = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
+    async with client.stream("POST", "/v1/chat/completions", json=body) as r:
+        async for _ in r.aiter_lines():
+            break
+    for _ in range(3):
+        await client.post("/v1/chat/completions", json=body)
+    await asyncio.sleep(0.05)
+    assert client._transport.app.state.admission.active == 0

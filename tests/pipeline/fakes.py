@@ -10,7 +10,9 @@ from services.generation.types import GenerationRequest, GenerationStep
 from services.moderation.base import ModerationPolicy, ModerationVerdict
 from services.observability.metrics import PipelineMetrics
 from services.pipeline.chat import ChatPipeline
-from services.templates.store import Template
+from services.pipeline.guard import Guard
+from services.pipeline.turn import ChatTurn, Message
+from services.templates.store import Template, languages_of
 
 CATEGORIES = ("harassment", "self-harm", "violence")
 KEYWORDS = {"idiot": "harassment", "cut myself": "self-harm", "kill you": "violence"}
@@ -25,32 +27,36 @@ def keyword_verdict(text: str, policy: ModerationPolicy | None = None) -> Modera
 
 
 class FakeStages:
-    """Generates a scripted answer token by token; records what was called."""
+    """Generates a scripted answer word by word; moderates by keywords; records what was called."""
 
     def __init__(self, answer: str = "Hello there. This is a perfectly fine answer.", *, prompt_tokens: int = 7,
-                 error: str | None = None, fail_moderation: bool = False, delay: float = 0.0):
+                 error: str | None = None, fail_moderation: bool = False, delay: float = 0.0,
+                 input_delay: float = 0.0):
         self.answer, self.prompt_tokens, self.error = answer, prompt_tokens, error
-        self.fail_moderation, self.delay = fail_moderation, delay
+        self.fail_moderation, self.delay, self.input_delay = fail_moderation, delay, input_delay
         self.generate_calls = 0
-        self.closed_early = False
-        self.output_checks: list[str] = []
+        self.requests: list[GenerationRequest] = []
+        self.closed_early = 0
+        self.input_checks: list[list[str]] = []
+        self.output_checks: list[tuple[str, str]] = []
+        self.tokens_generated = 0
 
-    async def check_input(self, text: str) -> ModerationVerdict:
+    async def moderate_input(self, texts: list[str]) -> ModerationVerdict:
+        self.input_checks.append(list(texts))
+        await asyncio.sleep(self.input_delay)
         if self.fail_moderation:
             raise ConnectionError("moderation replica unreachable")
-        return keyword_verdict(text)
+        return keyword_verdict(" ".join(texts))
 
-    async def check_output(self, text: str) -> ModerationVerdict:
-        self.output_checks.append(text)
+    async def moderate_output(self, request: str, texts: list[str]) -> list[ModerationVerdict]:
+        self.output_checks += [(request, t) for t in texts]
         if self.fail_moderation:
             raise ConnectionError("moderation replica unreachable")
-        return keyword_verdict(text)
-
-    async def check_outputs(self, texts: list[str]) -> list[ModerationVerdict]:
-        return [await self.check_output(t) for t in texts]
+        return [keyword_verdict(t) for t in texts]
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
         self.generate_calls += 1
+        self.requests.append(request)
         if self.error:
             yield GenerationStep(error=self.error, error_code="context_length_exceeded")
             return
@@ -60,22 +66,30 @@ class FakeStages:
             yield GenerationStep(prompt_tokens=self.prompt_tokens)
             for i, word in enumerate(words):
                 await asyncio.sleep(self.delay)
+                self.tokens_generated += 1
                 last = i == len(words) - 1
                 yield GenerationStep(text=(word if i == 0 else " " + word), completion_tokens=i + 1,
                                      finish_reason="stop" if last else None)
             finished = True
         finally:
             if not finished:
-                self.closed_early = True
+                self.closed_early += 1
 
-    async def template(self, category: str, language: str) -> Template:
-        return Template(f"[template {category}/{language}]", category, language, "redis")
+    async def template(self, category: str, languages: list[str]) -> Template:
+        lang = next((lang for lang in languages_of(languages) if lang in ("en", "de", "fr", "es")), "en")
+        return Template(f"[template {category}/{lang}]", category, lang, "redis")
 
 
 def make_pipeline(stages: FakeStages, **overrides: Any) -> tuple[ChatPipeline, PipelineMetrics]:
     settings = Settings.model_validate({"audit": {"enabled": False}, **overrides})
     metrics = PipelineMetrics()
-    return ChatPipeline(stages, settings, metrics), metrics
+    guard = Guard(stages, settings.guard, metrics, settings.templates.seed_file, settings.templates.default_language)
+    return ChatPipeline(stages, guard, settings.streaming, settings.api.admission, metrics), metrics
+
+
+def turn(text: str, *, role: str = "user", history: list[tuple[str, str]] = (), languages=("en",), **kw: Any) -> ChatTurn:
+    messages = [Message(r, c) for r, c in history] + [Message(role, text)]
+    return ChatTurn(messages=messages, max_tokens=kw.pop("max_tokens", 64), languages=list(languages), **kw)
 
 
 class FakeBackend:
@@ -83,7 +97,7 @@ class FakeBackend:
 
     def __init__(self, stages: FakeStages, **overrides: Any):
         self.pipeline, self.metrics = make_pipeline(stages, **overrides)
-        self.settings = self.pipeline.settings
+        self.settings = Settings.model_validate({"audit": {"enabled": False}, **overrides})
 
     async def moderate(self, texts: list[str]) -> list[ModerationVerdict]:
         return [keyword_verdict(t) for t in texts]
@@ -114,5 +128,5 @@ class BrokenStages(FakeStages):
                     raise RuntimeError("engine dead")
             yield step
 
-    async def template(self, category: str, language: str):
+    async def template(self, category: str, languages: list[str]):
         raise ConnectionError("template replica unreachable")

@@ -1,80 +1,98 @@
-"""The moderated flow with fake stages: decisions, fail-closed, streaming hold-back, abort."""
+"""The moderated flow with fake stages: decisions, fail-closed, overlap, streaming hold-back, n, abort."""
+import asyncio
+
 import pytest
 
-from services.api.errors import APIError
-from services.api.schemas import ChatCompletionRequest
-from tests.fakes import FakeStages, make_pipeline
+from services.pipeline.errors import GenerationUnavailable, InvalidTurn
+from services.pipeline.turn import Blocked, Delta, Failed, Finished, Usage
+from tests.pipeline.fakes import BrokenStages, FakeStages, make_pipeline, turn
 
 
-def req(text: str, **kw) -> ChatCompletionRequest:
-    return ChatCompletionRequest(messages=[{"role": "user", "content": text}], **kw)
+async def collect(pipeline, t):
+    return [e async for e in await pipeline.stream(t)]
 
 
-async def collect(pipeline, request):
-    return [c async for c in await pipeline.stream(request, "en", "m")]
-
-
-def streamed_text(chunks) -> str:
-    return "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+def text_of(events, choice=0) -> str:
+    return "".join(e.text for e in events if isinstance(e, Delta) and e.choice == choice)
 
 
 async def test_benign_prompt_is_answered():
     stages = FakeStages()
     pipeline, _ = make_pipeline(stages)
-    body = await pipeline.complete(req("Explain classification"), "en", "m")
-    assert body["choices"][0]["message"]["content"] == stages.answer
-    assert body["choices"][0]["finish_reason"] == "stop"
-    assert body["usage"] == {"prompt_tokens": 7, "completion_tokens": 8, "total_tokens": 15}
-    assert "chatgate_moderation" not in body
+    answer = await pipeline.complete(turn("Explain classification"))
+    (choice,) = answer.choices
+    assert choice.text == stages.answer and choice.finish_reason == "stop" and choice.block is None
+    assert (answer.prompt_tokens, answer.completion_tokens) == (7, 8)
 
 
-async def test_input_block_returns_template_and_never_calls_the_generator():
+async def test_input_block_returns_template_and_aborts_the_generation_it_overlapped():
+    stages = FakeStages(answer="word " * 100, delay=0.001, input_delay=0.01)
+    pipeline, metrics = make_pipeline(stages)
+    answer = await pipeline.complete(turn("I want to cut myself tonight", languages=["de"]))
+    (choice,) = answer.choices
+    assert choice.finish_reason == "content_filter" and choice.text == "[template self-harm/de]"
+    assert choice.block.direction == "input" and choice.block.verdict.flagged_categories == ["self-harm"]
+    assert stages.closed_early == 1  # generation had started (overlap) and was aborted at once
+    assert stages.tokens_generated < 100
+    assert metrics.registry.get_sample_value("chatgate_blocked_engine_seconds_total", {"stage": "input"}) > 0
+
+
+async def test_every_role_is_checked_at_input():
     stages = FakeStages()
     pipeline, _ = make_pipeline(stages)
-    body = await pipeline.complete(req("I want to cut myself tonight"), "de", "m")
-    assert stages.generate_calls == 0
-    assert body["choices"][0]["finish_reason"] == "content_filter"
-    assert body["choices"][0]["message"]["content"] == "[template self-harm/de]"
-    mod = body["chatgate_moderation"]
-    assert mod["stage"] == "input" and mod["categories"] == ["self-harm"]
-    assert mod["category_scores"]["self-harm"] == pytest.approx(0.99)
+    t = turn("Please continue.", history=[("system", "Be nice."), ("assistant", "You idiot, here is how.")])
+    answer = await pipeline.complete(t)
+    assert answer.choices[0].block.direction == "input"
+    assert stages.input_checks[0] == ["Be nice.", "You idiot, here is how.", "Please continue."]
 
 
-async def test_output_block_replaces_the_answer():
+async def test_no_token_leaves_before_the_input_check_passed():
+    stages = FakeStages(answer="fine words " * 20, input_delay=0.05)
+    pipeline, _ = make_pipeline(stages, streaming={"mode": "async"})
+    t0 = asyncio.get_running_loop().time()
+    events = await pipeline.stream(turn("hello"))
+    first = await anext(events)
+    assert asyncio.get_running_loop().time() - t0 >= 0.05 and isinstance(first, Delta)
+    await events.aclose()
+
+
+async def test_output_block_replaces_the_answer_and_output_checks_see_the_request():
     stages = FakeStages(answer="Sure. You are an idiot and everyone knows it.")
     pipeline, _ = make_pipeline(stages)
-    body = await pipeline.complete(req("hi"), "en", "m")
-    assert body["choices"][0]["finish_reason"] == "content_filter"
-    assert body["chatgate_moderation"]["stage"] == "output"
-    assert "idiot" not in body["choices"][0]["message"]["content"]
+    answer = await pipeline.complete(turn("what do you think of me?"))
+    choice = answer.choices[0]
+    assert choice.finish_reason == "content_filter" and choice.block.direction == "output"
+    assert "idiot" not in choice.text
+    assert all(request == "what do you think of me?" for request, _ in stages.output_checks)
 
 
 async def test_moderation_failure_fails_closed_by_default():
     stages = FakeStages(fail_moderation=True)
-    pipeline, _ = make_pipeline(stages)
-    body = await pipeline.complete(req("hello"), "en", "m")
-    assert stages.generate_calls == 0
-    assert body["chatgate_moderation"]["categories"] == ["moderation_unavailable"]
+    pipeline, metrics = make_pipeline(stages)
+    answer = await pipeline.complete(turn("hello"))
+    assert answer.choices[0].block.verdict.flagged_categories == ["moderation_unavailable"]
+    assert metrics.registry.get_sample_value("chatgate_moderation_failures_total", {"direction": "input"}) == 1
 
 
-async def test_moderation_failure_can_be_configured_to_fail_open():
+async def test_moderation_failure_can_be_configured_to_fail_open_and_is_counted():
     stages = FakeStages(fail_moderation=True)
-    pipeline, _ = make_pipeline(stages, moderation={"fail_open": True})
-    body = await pipeline.complete(req("hello"), "en", "m")
-    assert body["choices"][0]["message"]["content"] == stages.answer
+    pipeline, metrics = make_pipeline(stages, guard={"fail_open": True})
+    answer = await pipeline.complete(turn("hello"))
+    assert answer.choices[0].text == stages.answer
+    assert metrics.registry.get_sample_value("chatgate_moderation_failures_total", {"direction": "output"}) == 1
 
 
-async def test_max_tokens_over_the_limit_is_a_400():
-    pipeline, _ = make_pipeline(FakeStages(), generator={"max_tokens_limit": 10})
-    with pytest.raises(APIError) as err:
-        await pipeline.complete(req("hi", max_tokens=11), "en", "m")
-    assert err.value.status == 400 and err.value.param == "max_tokens"
+async def test_slow_moderation_times_out_and_fails_closed():
+    stages = FakeStages(input_delay=1.0)
+    pipeline, _ = make_pipeline(stages, guard={"moderation_timeout_s": 0.05})
+    answer = await pipeline.complete(turn("hello"))
+    assert answer.choices[0].block.verdict.flagged_categories == ["moderation_unavailable"]
 
 
-async def test_prompt_too_long_is_a_400_before_streaming_starts():
+async def test_prompt_too_long_is_invalid_before_streaming_starts():
     pipeline, _ = make_pipeline(FakeStages(error="too long"))
-    with pytest.raises(APIError) as err:
-        await pipeline.stream(req("hi", stream=True), "en", "m")
+    with pytest.raises(InvalidTurn) as err:
+        await pipeline.stream(turn("hi"))
     assert err.value.code == "context_length_exceeded"
 
 
@@ -82,66 +100,84 @@ async def test_prompt_too_long_is_a_400_before_streaming_starts():
 async def test_stream_equals_non_streamed_answer(mode):
     answer = "Classification assigns labels. " * 12 + "Done."
     pipeline, _ = make_pipeline(FakeStages(answer=answer), streaming={"mode": mode, "window_chars": 80})
-    chunks = await collect(pipeline, req("hi", stream=True, stream_options={"include_usage": True}))
-    assert streamed_text(chunks) == answer
-    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
-    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
-    assert chunks[-1]["usage"]["completion_tokens"] == len(answer.split(" "))
-    body = await pipeline.complete(req("hi"), "en", "m")
-    assert body["choices"][0]["message"]["content"] == answer
+    events = await collect(pipeline, turn("hi", mode=mode))
+    assert text_of(events) == answer
+    assert isinstance(events[-2], Finished) and events[-2].finish_reason == "stop"
+    assert isinstance(events[-1], Usage) and events[-1].completion_tokens == len(answer.split(" "))
+    done = await pipeline.complete(turn("hi"))
+    assert done.choices[0].text == answer
+
+
+async def test_buffered_stream_releases_a_short_first_window_early():
+    answer = "The first words are here, and then a long answer follows " + "with many more words " * 20
+    pipeline, _ = make_pipeline(FakeStages(answer=answer), streaming={"first_window_chars": 32, "window_chars": 200})
+    events = await collect(pipeline, turn("hi"))
+    deltas = [e.text for e in events if isinstance(e, Delta)]
+    assert len(deltas[0]) <= 32 and answer.startswith(deltas[0])
+    assert max(len(d) for d in deltas) > 64  # later windows grow
 
 
 async def test_buffered_stream_never_leaks_a_flagged_window_and_aborts_generation():
     clean = "This first part is entirely harmless text. "
     answer = clean + "Now the bad part: you idiot, I will say it again and again " + "and again " * 30
-    stages = FakeStages(answer=answer)
-    pipeline, _ = make_pipeline(stages, streaming={"mode": "buffered", "window_chars": 60, "overlap_chars": 20})
-    chunks = await collect(pipeline, req("hi", stream=True))
-    text = streamed_text(chunks)
+    stages = FakeStages(answer=answer, delay=0.001)
+    pipeline, metrics = make_pipeline(stages, streaming={"mode": "buffered", "window_chars": 60, "overlap_chars": 20})
+    events = await collect(pipeline, turn("hi"))
+    text = text_of(events)
     assert "idiot" not in text
-    assert text.startswith(clean.strip())  # clean windows were released before the flag
-    assert text.endswith("[template harassment/en]")
-    final = chunks[-1]
-    assert final["choices"][0]["finish_reason"] == "content_filter"
-    assert final["chatgate_moderation"]["stage"] == "output"
+    assert text and clean.startswith(text)  # clean windows before the flag were released
+    blocked = [e for e in events if isinstance(e, Blocked)]
+    assert blocked and blocked[0].block.direction == "output" and blocked[0].text_sent
     assert stages.closed_early  # generation was aborted, not run to the end
+    assert metrics.registry.get_sample_value("chatgate_blocked_engine_seconds_total", {"stage": "output"}) > 0
 
 
-async def test_async_stream_flows_then_annotates_the_flagged_span():
+async def test_async_stream_flows_then_names_the_flagged_span():
     answer = "Fine start of the answer here. You idiot. " + "more words " * 40
     stages = FakeStages(answer=answer, delay=0.001)
-    pipeline, _ = make_pipeline(stages, streaming={"mode": "async", "window_chars": 40, "overlap_chars": 10})
-    chunks = await collect(pipeline, req("hi", stream=True))
-    final = chunks[-1]
-    assert final["choices"][0]["finish_reason"] == "content_filter"
-    offsets = final["choices"][0]["content_filter_offsets"]
-    assert "idiot" in answer[offsets["start_offset"] - 10:offsets["end_offset"]]
-    assert streamed_text(chunks).endswith("[template harassment/en]")
+    pipeline, _ = make_pipeline(stages, streaming={"window_chars": 40, "overlap_chars": 10})
+    events = await collect(pipeline, turn("hi", mode="async"))
+    (blocked,) = [e for e in events if isinstance(e, Blocked)]
+    span = blocked.block.window
+    assert "idiot" in answer[span.start:span.end]
 
 
 async def test_input_block_streams_the_template():
     stages = FakeStages()
     pipeline, _ = make_pipeline(stages)
-    chunks = await collect(pipeline, req("I will kill you", stream=True))
-    assert stages.generate_calls == 0
-    assert streamed_text(chunks) == "[template violence/en]"
-    assert chunks[-1]["choices"][0]["finish_reason"] == "content_filter"
+    events = await collect(pipeline, turn("I will kill you"))
+    assert text_of(events) == ""
+    assert isinstance(events[0], Blocked) and events[0].block.template.text == "[template violence/en]"
+    assert not events[0].text_sent
 
 
 async def test_closing_the_stream_early_aborts_generation():
     stages = FakeStages(answer="word " * 200, delay=0.001)
-    pipeline, _ = make_pipeline(stages, streaming={"mode": "async"})
-    stream = await pipeline.stream(req("hi", stream=True), "en", "m")
+    pipeline, metrics = make_pipeline(stages)
+    stream = await pipeline.stream(turn("hi", mode="async"))
     async for _ in stream:
         break
     await stream.aclose()
     assert stages.closed_early
+    assert metrics.registry.get_sample_value("chatgate_requests_total", {"outcome": "client_disconnected"}) == 1
+
+
+async def test_n_choices_are_generated_and_moderated_each_on_its_own():
+    stages = FakeStages(answer="A harmless answer that is long enough to be checked.")
+    pipeline, _ = make_pipeline(stages)
+    answer = await pipeline.complete(turn("hi", n=3, seed=5))
+    assert [c.index for c in answer.choices] == [0, 1, 2]
+    assert sorted(r.seed for r in stages.requests) == [5, 6, 7]  # one seed would give n equal answers
+    assert len({r.request_id for r in stages.requests}) == 3
+    events = await collect(pipeline, turn("hi", n=2))
+    assert {e.choice for e in events if isinstance(e, Finished)} == {0, 1}
+    assert text_of(events, 0) == text_of(events, 1) == stages.answer
 
 
 async def test_metrics_record_stages_and_outcomes():
     pipeline, metrics = make_pipeline(FakeStages())
-    await pipeline.complete(req("hi"), "en", "m")
-    await pipeline.complete(req("you idiot"), "en", "m")
+    await pipeline.complete(turn("hi"))
+    await pipeline.complete(turn("you idiot"))
     reg = metrics.registry
     assert reg.get_sample_value("chatgate_requests_total", {"outcome": "answered"}) == 1
     assert reg.get_sample_value("chatgate_requests_total", {"outcome": "input_blocked"}) == 1
@@ -150,29 +186,41 @@ async def test_metrics_record_stages_and_outcomes():
 
 
 async def test_unreachable_template_stage_falls_back_to_builtin_texts():
-    from tests.fakes import BrokenStages
+    pipeline, metrics = make_pipeline(BrokenStages(fail_after=0))
+    answer = await pipeline.complete(turn("I want to cut myself tonight", languages=["fr"]))
+    template = answer.choices[0].block.template
+    assert (template.category, template.language, template.source) == ("self-harm", "fr", "builtin")
+    assert "3114" in answer.choices[0].text
+    assert metrics.registry.get_sample_value("chatgate_template_fallback_total") == 1
 
-    pipeline, _ = make_pipeline(BrokenStages(fail_after=0))
-    body = await pipeline.complete(req("I want to cut myself tonight"), "fr", "m")
-    assert body["chatgate_moderation"]["template"] == {"category": "self-harm", "language": "fr", "source": "builtin"}
-    assert "3114" in body["choices"][0]["message"]["content"]
 
-
-async def test_generator_failure_is_a_503_not_a_crash():
-    from services.pipeline.chat import GenerationUnavailable
-    from tests.fakes import BrokenStages
-
+async def test_generator_failure_is_unavailable_not_a_crash():
     pipeline, metrics = make_pipeline(BrokenStages(fail_after=-1))
     with pytest.raises(GenerationUnavailable):
-        await pipeline.complete(req("hi"), "en", "m")
+        await pipeline.complete(turn("hi"))
     with pytest.raises(GenerationUnavailable):
-        await pipeline.stream(req("hi", stream=True), "en", "m")
+        await pipeline.stream(turn("hi"))
     assert metrics.registry.get_sample_value("chatgate_requests_total", {"outcome": "error"}) == 2
 
 
-async def test_generator_failure_mid_stream_ends_with_an_error_event():
-    from tests.fakes import BrokenStages
+async def test_generator_failure_mid_stream_ends_with_a_failed_event():
+    pipeline, metrics = make_pipeline(BrokenStages(fail_after=3))
+    events = await collect(pipeline, turn("hi", mode="async"))
+    assert isinstance(events[-2], Failed)
+    assert metrics.registry.get_sample_value("chatgate_requests_total", {"outcome": "error"}) == 1
 
-    pipeline, _ = make_pipeline(BrokenStages(fail_after=3), streaming={"mode": "async"})
-    chunks = await collect(pipeline, req("hi", stream=True))
-    assert chunks[-1]["error"]["code"] == "generator_unavailable"
+
+async def test_answer_hook_gets_every_finished_turn():
+    seen = []
+
+    async def hook(t, answer):
+        seen.append((t.completion_id, answer.outcome))
+
+    stages = FakeStages()
+    pipeline, _ = make_pipeline(stages)
+    pipeline.on_answer = hook
+    t1, t2 = turn("hi"), turn("you idiot")
+    await pipeline.complete(t1)
+    await collect(pipeline, t2)
+    await asyncio.sleep(0)
+    assert seen == [(t1.completion_id, "answered"), (t2.completion_id, "input_blocked")]

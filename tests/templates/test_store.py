@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from services.config import TemplateSettings
-from services.templates import TemplateStore, base_category, pick_language
+from services.templates import TemplateStore, base_category, language_preferences
+from services.templates.store import TemplatesUnavailable
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +43,23 @@ async def test_edits_are_seen_after_the_cache_ttl_and_seed_keeps_them(redis_serv
     await store.close()
 
 
-async def test_redis_down_serves_builtin_templates(redis_server):
+async def test_redis_down_raises_so_the_guard_serves_builtin_texts(redis_server):
     store = store_for(redis_server)
     redis_server.stop()
-    t = await store.get("self-harm", "fr")
-    assert t.source == "builtin" and t.language == "fr" and "3114" in t.text
+    with pytest.raises(TemplatesUnavailable):
+        await store.get("self-harm", "fr")
     assert await store.ping() is False
+
+
+async def test_a_language_added_at_run_time_is_chosen(redis_server):
+    store = store_for(redis_server, cache_ttl_s=0.0)
+    await store.seed()
+    await store.set("default", "it", "Non posso aiutarti con questo.")
+    t = await store.get("hate", ["it-IT", "fr"])
+    assert (t.language, t.text) == ("it", "Non posso aiutarti con questo.")
+    t = await store.get("self-harm", ["pt", "es"])  # first preference unknown -> next one
+    assert t.language == "es"
+    await store.close()
 
 
 def test_cli_set_get_list(redis_server):
@@ -60,10 +72,9 @@ def test_cli_set_get_list(redis_server):
     assert json.loads(cli("list"))["es"]["hate"] == "No puedo con eso."
 
 
-def test_language_choice():
-    langs = {"en", "de", "fr"}
-    assert pick_language("DE", "fr", langs, "en") == "de"
-    assert pick_language(None, "es-ES, fr;q=0.5", langs, "en") == "fr"
-    assert pick_language(None, "fr;q=0, de;q=0.1", langs, "en") == "de"
-    assert pick_language(None, None, langs, "en") == "en"
+def test_language_preferences():
+    assert language_preferences("DE", "fr") == ["de", "fr"]
+    assert language_preferences(None, "es-ES, fr;q=0.5") == ["es-es", "fr"]
+    assert language_preferences(None, "fr;q=0, de;q=0.1") == ["de"]
+    assert language_preferences(None, None) == []
     assert base_category("harassment/threatening") == "harassment"
