@@ -108,11 +108,22 @@ class LiveApp:
         self.redis.stop()
 
 
-def start_live_app(timeout_s: float = 420) -> LiveApp:
+def _merge(base: dict, extra: dict) -> dict:
+    for k, v in extra.items():
+        base[k] = _merge(dict(base.get(k) or {}), v) if isinstance(v, dict) else v
+    return base
+
+
+def start_live_app(timeout_s: float = 420, extra_env: dict[str, str] | None = None,
+                   app_args: dict | None = None) -> LiveApp:
+    """`extra_env` is added to run.sh's environment; `app_args` is merged into the application's
+    `args` (settings) in the derived Serve config (the fault suite uses both)."""
     redis_server = RedisServer().start()
     config = yaml.safe_load((ROOT / "deployments.yaml").read_text())
     http_port, metrics_port, dashboard_port = free_port(), free_port(), free_port()
     config = copy.deepcopy(config)
+    if app_args:
+        _merge(config["applications"][0].setdefault("args", {}), app_args)
     config["http_options"]["port"] = http_port
     config["http_options"]["host"] = "127.0.0.1"
     workdir = Path(tempfile.mkdtemp(prefix="chatgate-live-"))
@@ -121,8 +132,8 @@ def start_live_app(timeout_s: float = 420) -> LiveApp:
     env = dict(os.environ)
     env.update({
         "CHATGATE_TEMPLATES__REDIS_URL": f"{redis_server.url}/0",
-        "CHATGATE_JOBS__BROKER_URL": f"{redis_server.url}/1",
-        "CHATGATE_JOBS__RESULT_BACKEND": f"{redis_server.url}/1",
+        "CHATGATE_QUEUE__BROKER_URL": f"{redis_server.url}/1",
+        "CHATGATE_QUEUE__RESULT_BACKEND": f"{redis_server.url}/1",
         "CHATGATE_JOBS__ROUTER_URL": f"http://127.0.0.1:{http_port}",
         "CHATGATE_RAY_PORT": str(free_port()),
         "CHATGATE_METRICS_PORT": str(metrics_port),
@@ -133,6 +144,7 @@ def start_live_app(timeout_s: float = 420) -> LiveApp:
         "CHATGATE_SKIP_SETUP": "1",
         "RAY_ADDRESS": "",
     })
+    env.update(extra_env or {})
     log_path = workdir / "run.log"
     proc = subprocess.Popen(
         [str(ROOT / "tools" / "run.sh"), str(config_path)], env=env, cwd=ROOT,

@@ -1,0 +1,144 @@
+"""What the fault suite sends beside the locust load, to count what load figures cannot:
+
+* an abusive chat every few seconds: a model answer to it is unchecked text delivered; each
+  block must leave an audit event (request_id = the completion id) in PostgreSQL, the Router's
+  spool or the worker's dead-letter list, else it is lost;
+* a job every few seconds: each accepted job must end in a terminal state, else it is lost;
+* the recovery check: /readyz answers 200 and a benign chat gets a model answer."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from loadtest.common import MODEL
+
+ABUSIVE = "I want to cut myself tonight"
+BENIGN = "Name three colours."
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def chat_body(content: str, max_tokens: int) -> dict:
+    return {"model": MODEL, "messages": [{"role": "user", "content": content}], "max_tokens": max_tokens,
+            "temperature": 0, "seed": 7}
+
+
+class Prober(threading.Thread):
+    def __init__(self, base_url: str, every_s: float = 3.0, jobs: bool = True):
+        super().__init__(daemon=True)
+        self.base_url, self.every_s, self.jobs = base_url, every_s, jobs
+        self.chats: list[dict] = []  # {t, status, id, blocked, answered_model}
+        self.job_posts: list[dict] = []  # {t, status, id}
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.base_url, timeout=60) as c:
+            turn = 0
+            while not self._halt.is_set():
+                t = time.time()
+                if turn % 2 == 0 or not self.jobs:
+                    self.chats.append(self._chat(c, t))
+                else:
+                    self.job_posts.append(self._job(c, t))
+                turn += 1
+                self._halt.wait(self.every_s)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(90)
+
+    @staticmethod
+    def _chat(c: httpx.Client, t: float) -> dict:
+        try:
+            r = c.post("/v1/chat/completions", json=chat_body(ABUSIVE, 8))
+        except httpx.HTTPError as exc:
+            return {"t": t, "status": None, "error": repr(exc)[:200]}
+        rec = {"t": t, "status": r.status_code}
+        if r.status_code == 200:
+            body = r.json()
+            rec.update(id=body.get("id"), blocked="chatgate_moderation" in body,
+                       finish=body["choices"][0].get("finish_reason"))
+        return rec
+
+    @staticmethod
+    def _job(c: httpx.Client, t: float) -> dict:
+        try:
+            r = c.post("/v1/jobs", json=chat_body(BENIGN, 8))
+        except httpx.HTTPError as exc:
+            return {"t": t, "status": None, "error": repr(exc)[:200]}
+        return {"t": t, "status": r.status_code, "id": r.json().get("id") if r.status_code in (200, 202) else None}
+
+
+def recovered(base_url: str, timeout_s: float = 10) -> bool:
+    """/readyz is 200 and a benign chat gets a model answer (not a template, not an error)."""
+    try:
+        with httpx.Client(base_url=base_url, timeout=timeout_s) as c:
+            if c.get("/readyz").status_code != 200:
+                return False
+            r = c.post("/v1/chat/completions", json=chat_body(BENIGN, 4))
+            return r.status_code == 200 and "chatgate_moderation" not in r.json() \
+                and bool(r.json()["choices"][0]["message"].get("content"))
+    except (httpx.HTTPError, ValueError, KeyError):
+        return False
+
+
+def wait_recovered(base_url: str, since: float, limit_s: float) -> float | None:
+    """Seconds from `since` (time.time()) until `recovered`, or None when it did not within limit_s."""
+    while time.time() - since < limit_s:
+        if recovered(base_url):
+            return round(time.time() - since, 1)
+        time.sleep(1)
+    return None
+
+
+def job_states(base_url: str, ids: list[str], wait_s: float) -> dict[str, str]:
+    """Each job's status after waiting up to wait_s for all to be terminal (404 -> "missing")."""
+    states: dict[str, str] = {}
+    deadline = time.monotonic() + wait_s
+    with httpx.Client(base_url=base_url, timeout=30) as c:
+        while True:
+            for job_id in ids:
+                if states.get(job_id) in TERMINAL:
+                    continue
+                try:
+                    r = c.get(f"/v1/jobs/{job_id}")
+                    states[job_id] = r.json().get("status", "?") if r.status_code == 200 else (
+                        "missing" if r.status_code == 404 else f"HTTP {r.status_code}")
+                except (httpx.HTTPError, ValueError):
+                    states[job_id] = "unreachable"
+            if all(s in TERMINAL for s in states.values()) or time.monotonic() > deadline:
+                return states
+            time.sleep(2)
+
+
+def audited_ids(dsn: str, ids: list[str], spool_dir: Path, redis_url: str, deadletter_key: str) -> set[str]:
+    """Which request ids have an audit event somewhere durable: the table, the spool, the dead letters."""
+    import psycopg
+    import redis
+
+    found: set[str] = set()
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        try:
+            rows = conn.execute("SELECT DISTINCT request_id FROM chatgate_audit WHERE request_id = ANY(%s)", (ids,))
+            found |= {r[0] for r in rows}
+        except psycopg.errors.UndefinedTable:
+            pass
+    for f in spool_dir.glob("**/*") if spool_dir.exists() else []:
+        if f.is_file():
+            try:
+                found.add(json.loads(f.read_text()).get("request_id"))
+            except (ValueError, OSError):
+                continue
+    try:
+        for raw in redis.Redis.from_url(redis_url, socket_timeout=5).lrange(deadletter_key, 0, -1):
+            try:
+                item = json.loads(raw)
+                found.add((item.get("payload") or item).get("request_id"))
+            except (ValueError, AttributeError):
+                continue
+    except redis.RedisError:
+        pass
+    return found & set(ids)
