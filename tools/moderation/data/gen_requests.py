@@ -1,0 +1,98 @@
+"""Generated requests: the same frames filled with benign, tricky-benign and harmful content.
+
+Because every frame is used with every kind of content, an imperative ("Write ...", "Tell me how
+to ...") or a question form carries no label information; only the content does. Frames and
+contents are partitioned separately (common.eval_part): eval rows combine a held-out frame with a
+held-out content, so the eval measures both new phrasings and new topics.
+"""
+from __future__ import annotations
+
+from tools.moderation.data.common import LANGS, Row, cap_first, eval_part, fix_grammar, load_yaml, rng
+
+FAMILY = {"harmful": "harmful_request", "benign": "everyday_benign", "tricky": "tricky_benign"}
+PER_TASK = {"en": 14, "de": 8, "fr": 8, "es": 8}  # frames sampled per (task, language) and split
+TYPO_RATE = 0.25
+
+
+def typo(text: str, r) -> str:
+    """One cheap human-like slip: a dropped, doubled or swapped letter, lower case, no final punctuation."""
+    words = text.split()
+    cand = [i for i, w in enumerate(words) if len(w) > 3 and w.isalpha()]
+    if cand:
+        i = r.choice(cand)
+        w = words[i]
+        j = r.randrange(1, len(w) - 1)
+        op = r.randrange(3)
+        if op == 0:
+            w = w[:j] + w[j + 1:]
+        elif op == 1:
+            w = w[:j] + w[j] + w[j:]
+        else:
+            w = w[:j - 1] + w[j] + w[j - 1] + w[j + 1:]
+        words[i] = w
+    out = " ".join(words)
+    if r.random() < 0.5:
+        out = out.lower()
+    if r.random() < 0.5:
+        out = out.rstrip(".?!")
+    return out
+
+
+def _fill(frame: str, slot: str, value: str, lang: str) -> str:
+    text = frame.replace("{" + slot.upper() + "}", cap_first(value)).replace("{" + slot + "}", value)
+    return fix_grammar(text, lang)
+
+
+def _rows(frames: dict, items: dict, slot: str, source: str) -> list[Row]:
+    rows: list[Row] = []
+    flat = [(kind, it) for kind, lst in items.items() for it in lst]
+    eval_items = eval_part([it["id"] for _, it in flat], salt=source)
+    for lang in LANGS:
+        lang_frames = frames.get(lang) or []
+        eval_frames = eval_part(lang_frames, salt=source + lang)
+        by_split = {"eval": [f for f in lang_frames if f in eval_frames], "train": [f for f in lang_frames if f not in eval_frames]}
+        for kind, it in flat:
+            value = it.get(lang)
+            if not value:
+                continue
+            split = "eval" if it["id"] in eval_items else "train"
+            r = rng(source, lang, it["id"])
+            chosen = r.sample(by_split[split], min(PER_TASK[lang], len(by_split[split])))
+            for frame in chosen:
+                text = _fill(frame, slot, value, lang)
+                if r.random() < TYPO_RATE:
+                    text = typo(text, r)
+                fid = lang_frames.index(frame)
+                rows.append(Row(text, list(it.get("labels") or []), "request", FAMILY[kind], lang, source,
+                                f"{source}:{lang}:f{fid}:{it['id']}", split=split,
+                                meta={"frame": f"{lang}:{frame}", "item": it["id"]}))
+    return rows
+
+
+def request_rows() -> list[Row]:
+    frames = load_yaml("requests.yaml")
+    return (_rows(frames["frames"], load_yaml("tasks.yaml"), "t", "gen_howto")
+            + _rows(frames["write_frames"], load_yaml("writes.yaml"), "np", "gen_write"))
+
+
+def _fragment_family(labels: list[str]) -> str:
+    if "harassment/threatening" in labels:
+        return "threat"
+    if "self-harm/intent" in labels:
+        return "self_harm_intent"
+    if labels == ["harassment"] or labels == ["harassment", "self-harm/instructions"]:
+        return "harassment"
+    return "harmful_request"
+
+
+def fragment_rows() -> list[Row]:
+    """Short follow-ups and fragments ("Repeat that", "bomb making instructions"), one group each."""
+    y = load_yaml("fragments.yaml")
+    rows = [Row(t, [], "request", "everyday_benign", lang, "gen_fragment", f"gen_fragment:{lang}:{t}")
+            for lang, texts in y["benign"].items() for t in texts]
+    for item in y["harmful"]:
+        for lang in LANGS:
+            for t in item.get(lang) or []:
+                rows.append(Row(t, item["labels"], "request", _fragment_family(item["labels"]), lang, "gen_fragment",
+                                f"gen_fragment:{lang}:{t}"))
+    return rows

@@ -1,0 +1,81 @@
+"""Generated statements: hate without slurs (groups x predicates) against benign statements about
+the same groups; first-person threats and self-harm intent against harmless plans in the same
+frames; second-person insults against friendly remarks. Frames/predicates and slot items are
+partitioned train/eval separately, as in gen_requests.
+"""
+from __future__ import annotations
+
+from tools.moderation.data.common import LANGS, Row, cap_first, eval_part, fix_grammar, load_yaml, rng
+
+PER_ITEM = {"en": 10, "de": 6, "fr": 6, "es": 6}  # groups per hate predicate
+SLOT_PER = {"en": 28, "de": 18, "fr": 18, "es": 18}  # items per neutral frame
+
+
+def _agree(text: str, lang: str, gender: str) -> str:
+    f = gender == "f"
+    return text.replace("{e}", "e" if f and lang == "fr" else "").replace("{o}", "a" if f else "o")
+
+
+def _cross(templates: list[tuple[str, dict]], items: list[dict], fill, source: str, kind: str, per: dict) -> list[Row]:
+    """templates: (family, {id, labels, en.. }) with a slot; items: slot values {id, en..}. Each
+    template is combined with `per[lang]` items of the same split."""
+    rows: list[Row] = []
+    eval_t = eval_part([t["id"] for _, t in templates], salt=source + "t")
+    eval_i = eval_part([i["id"] for i in items], salt=source + "i")
+    for lang in LANGS:
+        pools = {s: [i for i in items if i.get(lang) and ((i["id"] in eval_i) == (s == "eval"))] for s in ("eval", "train")}
+        for family, t in templates:
+            if not t.get(lang):
+                continue
+            split = "eval" if t["id"] in eval_t else "train"
+            r = rng(source, lang, t["id"])
+            for it in r.sample(pools[split], min(per[lang], len(pools[split]))):
+                text, labels = fill(t, it, lang)
+                rows.append(Row(text, labels, kind, family, lang, source, f"{source}:{lang}:{t['id']}:{it['id']}",
+                                split=split, meta={"frame": t["id"], "item": it["id"]}))
+    return rows
+
+
+def _hate_fill(t: dict, g: dict, lang: str):
+    name = g[lang]
+    text = t[lang].replace("{G}", cap_first(name)).replace("{g}", name)
+    return fix_grammar(_agree(text, lang, g.get("g", "m")), lang), list(t.get("labels") or [])
+
+
+def hate_rows() -> list[Row]:
+    y = load_yaml("statements.yaml")
+    templates = [("hate_no_slur", t) for t in y["hate"]] + [("group_benign", t) for t in y["benign"]]
+    rows = _cross(templates, y["groups"], _hate_fill, "gen_hate", "statement", PER_ITEM)
+    for lang, texts in y["pests"].items():
+        held = eval_part(texts, salt="pests" + lang)
+        for t in texts:
+            rows.append(Row(t, [], "statement", "tricky_benign", lang, "gen_pests", f"gen_pests:{lang}:{t}",
+                            split="eval" if t in held else "train"))
+    return rows
+
+
+def _frame_templates(frames: dict, prefix: str) -> list[tuple[str, dict]]:
+    """Frames per language -> pseudo-templates keyed by (language, index), each with one language."""
+    return [("", {"id": f"{prefix}{lang}{i}", lang: f}) for lang, fs in frames.items() for i, f in enumerate(fs)]
+
+
+def _slot_rows(frames: dict, groups: dict, slot: str, families: dict, source: str) -> list[Row]:
+    """Frames x slot items where the family/labels come from the ITEM (the frame is neutral)."""
+    items = [dict(it, _family=families[k]) for k, lst in groups.items() for it in lst]
+
+    def fill(t, it, lang):
+        text = t[lang].replace("{" + slot + "}", it[lang])
+        return fix_grammar(cap_first(text) if t[lang][0] != t[lang][0].lower() else text, lang), list(it.get("labels") or [])
+
+    rows = _cross(_frame_templates(frames, source), items, fill, source, "statement", SLOT_PER)
+    fam = {it["id"]: it["_family"] for it in items}
+    for row in rows:
+        row.family = fam[row.meta["item"]]
+    return rows
+
+
+def intent_rows() -> list[Row]:
+    y = load_yaml("intents.yaml")
+    rows = _slot_rows(y["frames"], y["acts"], "a", {"threat": "threat", "selfharm": "self_harm_intent", "benign": "benign_statement"}, "gen_intent")
+    rows += _slot_rows(y["you_frames"], y["you"], "x", {"insult": "harassment", "friendly": "benign_statement"}, "gen_you")
+    return rows
