@@ -110,10 +110,27 @@ async function sendFeedback(body) {
   return resp.json();
 }
 
+// A thumb drawn inline (emoji fonts are not everywhere); the thumbs-down is the same icon turned over.
+const THUMB = "M2 21h4V9H2v12zm20-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 " +
+  "7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z";
+
+function thumbButton(cls, label, text) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", THUMB);
+  svg.append(path);
+  const btn = el("button", { type: "button", class: cls, "aria-pressed": "false", "aria-label": label });
+  btn.append(svg, el("span", {}, text));
+  return btn;
+}
+
 function thumbs(card) {
   const box = el("div", { class: "feedback", role: "group", "aria-label": "Rate this answer" });
-  const up = el("button", { type: "button", class: "thumb-up", "aria-pressed": "false", "aria-label": "Good answer" }, "\ud83d\udc4d");
-  const down = el("button", { type: "button", class: "thumb-down", "aria-pressed": "false", "aria-label": "Bad answer" }, "\ud83d\udc4e");
+  const up = thumbButton("thumb-up", "Good answer", "Good");
+  const down = thumbButton("thumb-down", "Bad answer", "Bad");
   const rate = async (rating, extra = {}) => {
     try {
       await sendFeedback({ completion_id: card.completionId, choice_index: card.choiceIndex, rating, ...extra });
@@ -199,8 +216,11 @@ async function ask(compare) {
     cards = compare ? await compareAnswers(answers, messages) : [newCard(answers)];
     if (!compare) await streamCompletion({ messages }, cards);
     cards.forEach(finishCard);
-    state.messages = [...messages, { role: "assistant", content: cards[0].text }];
-    if (compare) preferButtons(cards, state.messages.length - 1);
+    // A question refused at input stays out of the conversation: sent again with every later
+    // question, it would get those refused too.
+    const inputBlocked = cards.every((c) => c.finish === "content_filter" && c.moderation && c.moderation.stage === "input");
+    if (!inputBlocked) state.messages = [...messages, { role: "assistant", content: cards[0].text }];
+    if (compare && !inputBlocked) preferButtons(cards, state.messages.length - 1);
     const refused = cards.filter((c) => c.finish === "content_filter").length;
     say(refused ? `Done: ${refused} answer(s) replaced by a policy template.` : "Done.");
   } catch (e) {
