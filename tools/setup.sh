@@ -2,7 +2,7 @@
 # Set-up in one idempotent command: venv, model folder, moderation classifier, Redis, PostgreSQL.
 # Heavy outputs live in $CHATGATE_CACHE (outside the checkout), keyed by what they were
 # built from, so reruns and CI skip finished work.
-#   tools/setup.sh [venv|model|classifier|redis|postgres|all]
+#   tools/setup.sh [venv|model|classifier|redis|postgres|browser|all]  (browser: Chromium for the page tests)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/tools/env.sh"
@@ -49,6 +49,10 @@ setup_postgres() {
   "$ROOT/tools/ensure_postgres.sh"
 }
 
+setup_browser() {  # headless Chromium + ChromeDriver for the chat page's browser tests
+  "$ROOT/tools/ensure_chromium.sh"
+}
+
 what=${1:-all}
 case "$what" in
   venv) setup_venv ;;
@@ -56,6 +60,7 @@ case "$what" in
   classifier) setup_venv; setup_classifier ;;
   redis) setup_venv; setup_redis ;;
   postgres) setup_venv; setup_postgres ;;
-  all) setup_venv; setup_model; setup_classifier; setup_redis; setup_postgres ;;
-  *) echo "usage: $0 [venv|model|classifier|redis|postgres|all]" >&2; exit 2 ;;
+  browser) setup_browser ;;
+  all) setup_venv; setup_model; setup_classifier; setup_redis; setup_postgres; setup_browser ;;
+  *) echo "usage: $0 [venv|model|classifier|redis|postgres|browser|all]" >&2; exit 2 ;;
 esac
