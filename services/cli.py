@@ -6,7 +6,8 @@ import importlib
 import sys
 
 # Each module provides register(subparsers). An import error is a bug and surfaces as one.
-_COMMANDS = ("services.templates.cli", "services.audit.cli", "services.feedback.cli")
+_COMMANDS = ("services.templates.cli", "services.audit.cli", "services.feedback.cli",
+             "services.training.cli", "services.model_store.cli")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ class StageConfig(BaseModel):
 
 
 class PretrainConfig(StageConfig):
-    steps: int = 1500
+    steps: int = 1000
     lr: float = 3e-3
     batch_size: int = 32
     eval_every: int = 100
@@ -93,7 +93,7 @@ class PPOConfig(StageConfig):
     ppo_epochs: int = 2
     new_tokens: int = 24
     temperature: float = 1.0
-    kl_coef: float = 0.05
+    kl_coef: float = 0.1
     gamma: float = 1.0
     lam: float = 0.95
     clip: float = 0.2
