@@ -9,8 +9,10 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,13 +100,22 @@ class LiveApp:
         )
 
     def stop(self) -> None:
+        """run.sh stops what it started (its Ray, Serve app, vLLM, /dev/shm) on SIGTERM; if it does
+        not finish in time, everything carrying this run's CHATGATE_RUN_ID is killed. No `ray stop`:
+        that would stop every Ray instance on the machine."""
+        t0 = time.monotonic()
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # run.sh traps it and stops `serve run` with SIGINT (clean vLLM exit)
+            self.proc.send_signal(signal.SIGTERM)  # to run.sh alone: its trap stops `serve run` first
             try:
-                self.proc.wait(60)
+                self.proc.wait(45)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
-        subprocess.run(["ray", "stop", "--force"], env=self.env, capture_output=True, timeout=60)
+                self.proc.wait(10)
+                run_dir = Path(self.env["CHATGATE_RUN_DIR"])
+                subprocess.run([sys.executable, str(ROOT / "tools" / "runscope.py"), "stop", self.env["CHATGATE_RUN_ID"],
+                                str(run_dir / "shm.list")], timeout=60)
+                shutil.rmtree(run_dir, ignore_errors=True)
+        self.extra["stop_s"] = round(time.monotonic() - t0, 1)
         self.redis.stop()
 
 
@@ -142,6 +153,8 @@ def start_live_app(timeout_s: float = 420, extra_env: dict[str, str] | None = No
         "CHATGATE_HAPROXY_STATS_PORT": str(free_port()),
         "CHATGATE_WORKERS": "0",  # tests start their own Celery workers
         "CHATGATE_SKIP_SETUP": "1",
+        "CHATGATE_RUN_ID": f"live-{uuid.uuid4().hex}",  # the scope run.sh (and stop()) clean up
+        "CHATGATE_RUN_DIR": tempfile.mkdtemp(prefix="cg-"),  # short: Ray's socket paths live under it
         "RAY_ADDRESS": "",
     })
     env.update(extra_env or {})

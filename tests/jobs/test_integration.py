@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from tests.queue.stack import *  # noqa: F401,F403
-from tests.queue.stack import calls_for, job, wait_for, wait_job
+from tests.queue.stack import Standin, calls_for, free_port, job, wait_for, wait_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -171,6 +171,45 @@ def test_retries_on_503_then_succeeds(broker, reset_standin, start_worker):
     assert done["status"] == "succeeded", done
     assert done["retries"] == 2
     assert len(calls_for(standin, job_id)) == 3
+
+
+def test_408_and_moderation_unavailable_are_retried(broker, reset_standin, start_worker):
+    standin = reset_standin
+    standin.post("/_control", json={"fail_status": 408, "fail_times": 1, "retry_after": 0, "unavailable_times": 1})
+    start_worker()
+    job_id = standin.post("/v1/jobs", json=HELLO).json()["id"]
+    done = wait_job(standin, job_id, ("succeeded", "failed", "cancelled"), 60)
+    # 408, then a fail-closed block (moderation could not run): both transient, the third call answers
+    assert done["status"] == "succeeded" and done["retries"] == 2, done
+    assert done["result"]["moderation"]["outcome"] == "passed"
+    assert len(calls_for(standin, job_id)) == 3
+
+
+def test_worker_authenticates_and_tenants_see_only_their_jobs(broker, stack_env, start_worker, tmp_path):
+    from services.api.app import api_key_id
+
+    port = free_port()
+    env = {**stack_env, "CHATGATE_API__KEYS": "sk-worker,sk-tenant-a,sk-tenant-b",
+           "CHATGATE_JOBS__ROUTER_URL": f"http://127.0.0.1:{port}", "CHATGATE_JOBS__ROUTER_API_KEY": "sk-worker"}
+    router = Standin(env, port, tmp_path)
+    try:
+        c, a, b = router.client, {"Authorization": "Bearer sk-tenant-a"}, {"Authorization": "Bearer sk-tenant-b"}
+        assert c.post("/v1/jobs", json=HELLO).status_code == 401  # keys are on
+        start_worker(**{k: v for k, v in env.items() if k.startswith("CHATGATE_")})
+        job_id = c.post("/v1/jobs", json=HELLO, headers={**a, "Idempotency-Key": "k"}).json()["id"]
+        done = wait_for(lambda: (lambda j: j if j["status"] != "queued" and j["status"] != "running" else None)(
+            c.get(f"/v1/jobs/{job_id}", headers=a).json()), 60, "job")
+        assert done["status"] == "succeeded", done  # before: 401 from the Router, the worker had no key
+        call = next(x for x in c.get("/_stats").json()["calls"] if x["request_id"].startswith(job_id))
+        assert call["api_key_id"] == api_key_id("sk-worker")
+        for verb in (c.get, c.delete):  # tenant b: as if the job did not exist
+            r = verb(f"/v1/jobs/{job_id}", headers=b)
+            assert r.status_code == 404 and r.json()["error"]["code"] == "job_not_found"
+        other = c.post("/v1/jobs", json={**HELLO, "max_tokens": 3}, headers={**b, "Idempotency-Key": "k"})
+        assert other.status_code == 202 and other.json()["id"] != job_id  # keys are per tenant: no 409
+        assert c.get(f"/v1/jobs/{job_id}", headers=a).json()["status"] == "succeeded"
+    finally:
+        router.stop()
 
 
 def test_429_retries_exhausted_fails_job(broker, reset_standin, start_worker):

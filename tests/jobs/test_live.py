@@ -82,3 +82,12 @@ def test_abusive_job_gets_template_and_audit_record(live_app, live_worker, audit
     assert stage == "input" and flagged is True
     assert set(mod["categories"]) <= set(categories) or set(categories) <= set(mod["categories"])
     assert text is None and digest.startswith("sha256:")
+
+    # The Router's publisher counters reach Prometheus through Ray's metrics (ray_ prefix), not a
+    # prometheus_client registry inside the replica that nobody scrapes.
+    def published() -> float:
+        text = httpx.get(live_app.metrics_url, timeout=10).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("ray_chatgate_audit_events_published_total"))
+
+    assert wait_for(published, 90, "ray_chatgate_audit_events_published_total", interval_s=3) >= 1

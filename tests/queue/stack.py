@@ -133,33 +133,41 @@ def stack_env(jobs_redis, pg_dsn, standin_port) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def standin(stack_env, standin_port, tmp_path_factory):
-    log = tmp_path_factory.mktemp("standin") / "standin.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "queue" / "standin.py"),
-                                 "--port", str(standin_port)], env=stack_env, stdout=fh, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{standin_port}"
-    client = httpx.Client(base_url=base, timeout=10)
+class Standin:
+    """tests/queue/standin.py in a subprocess: the real jobs API + auth middleware, a fake chat endpoint."""
 
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"stand-in exited: {log.read_text()[-3000:]}")
+    def __init__(self, env: dict[str, str], port: int, logdir: Path):
+        self.log = logdir / f"standin-{port}.log"
+        with open(self.log, "wb") as fh:
+            self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "queue" / "standin.py"),
+                                          "--port", str(port)], env=env, stdout=fh, stderr=subprocess.STDOUT)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        wait_for(self._up, 30, "stand-in router")
+
+    def _up(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"stand-in exited: {self.log.read_text()[-3000:]}")
         try:
-            return client.get("/_stats").status_code == 200
+            return self.client.get("/_stats").status_code == 200
         except httpx.TransportError:
             return False
 
-    try:
-        wait_for(up, 30, "stand-in router")
-        yield client
-    finally:
-        client.close()
-        proc.terminate()
+    def stop(self) -> None:
+        self.client.close()
+        self.proc.terminate()
         try:
-            proc.wait(10)
+            self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def standin(stack_env, standin_port, tmp_path_factory):
+    s = Standin(stack_env, standin_port, tmp_path_factory.mktemp("standin"))
+    try:
+        yield s.client
+    finally:
+        s.stop()
 
 
 class Worker:
@@ -222,9 +230,10 @@ def broker(jobs_redis):
 
 @pytest.fixture
 def reset_standin(standin):
-    standin.post("/_control", json={"delay_s": 0, "fail_status": 0, "fail_times": 0, "retry_after": None})
+    reset = {"delay_s": 0, "fail_status": 0, "fail_times": 0, "retry_after": None, "unavailable_times": 0}
+    standin.post("/_control", json=reset)
     yield standin
-    standin.post("/_control", json={"delay_s": 0, "fail_status": 0, "fail_times": 0, "retry_after": None})
+    standin.post("/_control", json=reset)
 
 
 def calls_for(standin: httpx.Client, job_id: str) -> list[dict]:

@@ -4,7 +4,8 @@
   containing "ABUSIVE" is "blocked at input": finish_reason content_filter, `chatgate_moderation`,
   the template text, and an audit event published through the real `AuditPublisher` — exactly
   what the real Router is meant to do.
-- `/v1/jobs*`: the real `create_jobs_router(settings)` with the real error handlers.
+- `/v1/jobs*`: the real `create_jobs_router(settings)` with the real error handlers, behind the
+  real API-key middleware (on when CHATGATE_API__KEYS is set).
 - `POST /_control` {"delay_s", "fail_status", "fail_times", "retry_after"}; `GET /_stats`.
 
     python tests/queue/standin.py --port 8765   (settings from CHATGATE_* env)
@@ -21,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.api.app import _require_api_keys
 from services.api.errors import APIError, install_error_handlers
 from services.api.schemas import ChatCompletionRequest
 from services.audit import AuditEvent, AuditPublisher
@@ -32,9 +34,11 @@ TEMPLATE_TEXT = "I can't help with that request."
 settings = load_settings()
 app = FastAPI()
 install_error_handlers(app)
+_require_api_keys(app, settings.api.key_set())  # the real auth middleware: bearer keys, api_key_id
 app.include_router(create_jobs_router(settings))
 publisher = AuditPublisher(settings)
-control: dict[str, Any] = {"delay_s": 0.0, "fail_status": 0, "fail_times": 0, "retry_after": None}
+control: dict[str, Any] = {"delay_s": 0.0, "fail_status": 0, "fail_times": 0, "retry_after": None,
+                           "unavailable_times": 0}
 calls: list[dict[str, Any]] = []
 
 
@@ -53,13 +57,22 @@ async def stats() -> dict:
 async def chat(request: Request) -> JSONResponse:
     rid = request.headers.get("x-request-id") or f"req-{uuid.uuid4().hex}"
     body = await request.json()
-    calls.append({"request_id": rid, "t": time.time(), "delay_s": control["delay_s"]})
+    calls.append({"request_id": rid, "t": time.time(), "delay_s": control["delay_s"],
+                  "api_key_id": request.state.api_key_id})
     if control["fail_times"] > 0:
         control["fail_times"] -= 1
         headers = {"Retry-After": str(control["retry_after"])} if control["retry_after"] is not None else {}
         status = int(control["fail_status"])
         return JSONResponse({"error": {"message": f"stand-in says {status}", "type": "x", "param": None,
                                        "code": None}}, status_code=status, headers=headers)
+    if control.get("unavailable_times", 0) > 0:  # a fail-closed guard: blocked because moderation could not run
+        control["unavailable_times"] -= 1
+        return JSONResponse({
+            "id": f"chatcmpl-{rid}", "object": "chat.completion", "created": int(time.time()), "model": "standin-model",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": TEMPLATE_TEXT},
+                         "finish_reason": "content_filter"}],
+            "chatgate_moderation": {"stage": "input", "categories": ["moderation_unavailable"], "category_scores": {},
+                                    "template": None}})
     try:
         req = ChatCompletionRequest.model_validate(body)
     except Exception as exc:

@@ -1,0 +1,82 @@
+"""Measure how `tools/run.sh` stops: time, leftovers, and that another instance is left alone.
+
+    flock /tmp/chatgate-live.lock python -m tools.stopcheck
+
+Starts the whole system through tools/launch.py (own Redis, free ports, one Celery worker), sends
+one chat request so vLLM has worked, plants decoys that belong to "another instance" (a process
+titled VLLM::EngineCore whose parent is init, an unmapped /dev/shm/psm_* file, a Ray-like temp
+dir), then stops it and prints: seconds to stop, this run's processes and /dev/shm files before
+and after, and whether the decoys survived. Exit 1 if anything of ours is left or a decoy is gone.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from tools import runscope
+from tools.launch import free_port, start_live_app
+
+DECOY_TITLE = "VLLM::EngineCore"
+
+
+def _decoys() -> tuple[subprocess.Popen, Path, Path]:
+    # An orphan-looking EngineCore of another instance (run.sh used to kill these by name).
+    proc = subprocess.Popen(["bash", "-c", f"exec -a {DECOY_TITLE} sleep 600"], start_new_session=True,
+                            env={k: v for k, v in os.environ.items() if k != "CHATGATE_RUN_ID"})
+    shm = Path("/dev/shm") / f"psm_decoy{os.getpid()}"
+    shm.write_bytes(b"\0" * 4096)  # unmapped and newer than our start: run.sh used to delete these
+    tmp = Path(tempfile.mkdtemp(prefix="ray-decoy-"))
+    return proc, shm, tmp
+
+
+def main() -> int:
+    t_start = time.monotonic()
+    app = start_live_app(extra_env={"CHATGATE_WORKERS": "1", "CHATGATE_WORKER_METRICS_PORT": str(free_port())})
+    ready_s = time.monotonic() - t_start
+    run_id, run_dir = app.env["CHATGATE_RUN_ID"], Path(app.env["CHATGATE_RUN_DIR"])
+    decoy, decoy_shm, decoy_dir = _decoys()
+    try:
+        r = httpx.post(f"{app.base_url}/v1/chat/completions", timeout=120,
+                       json={"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8})
+        listing = Path(tempfile.mkdtemp(prefix="stopcheck-")) / "shm.list"
+        ours_shm = runscope.record(run_id, listing)
+        pids = runscope.run_pids(run_id, set())
+        titles = sorted({Path(f"/proc/{p}/comm").read_text().strip() for p in pids if Path(f"/proc/{p}").exists()})
+        t0 = time.monotonic()
+        app.stop()
+        stop_s = time.monotonic() - t0
+        left = runscope.run_pids(run_id, set())
+        shm_left = sorted(f for f in ours_shm if Path(f).exists())
+        decoys_ok = decoy.poll() is None and decoy_shm.exists() and decoy_dir.exists()
+        rows = [
+            ("ready after (s)", f"{ready_s:.0f}"),
+            ("chat request", str(r.status_code)),
+            ("this run's processes before stop", f"{len(pids)} ({', '.join(titles)})"),
+            ("this run's /dev/shm files before stop", str(len(ours_shm))),
+            ("time to stop (s)", f"{stop_s:.1f}"),
+            ("this run's processes after stop", str(len(left))),
+            ("this run's /dev/shm files after stop", str(len(shm_left))),
+            ("run dir (Ray temp dir) removed", str(not run_dir.exists())),
+            ("other instance's process, shm file, temp dir untouched", str(decoys_ok)),
+        ]
+        for k, v in rows:
+            print(f"{k:<56} {v}")
+        ok = not left and not shm_left and decoys_ok and not run_dir.exists() and stop_s < 30
+        print("PASS" if ok else "FAIL")
+        return 0 if ok else 1
+    finally:
+        if app.proc.poll() is None:
+            app.stop()
+        decoy.kill()
+        decoy_shm.unlink(missing_ok=True)
+        decoy_dir.rmdir()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
