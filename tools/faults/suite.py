@@ -110,8 +110,11 @@ def run(faults: list[str], work: Path, baseline_s: float, hold_s: float, settle_
         if overload_s > 0:
             cap = capacity or AdmissionSettings().max_active
             o_rec = work / "overload.jsonl"
-            stop_at = locust(app.base_url, o_rec, 5 * cap, OVERLOAD_MIX, overload_s, 0.0, work / "locust-overload.log")
-            stop_at.wait(overload_s + 120)
+            burst = locust(app.base_url, o_rec, 5 * cap, OVERLOAD_MIX, overload_s, 0.0, work / "locust-overload.log")
+            try:
+                burst.wait(overload_s + 120)
+            except subprocess.TimeoutExpired:
+                stop(burst)
             base = [r for r in figures.in_window(figures.read_records(steady_rec), phases[0]["start"], phases[0]["end"])
                     if r["name"] in ("chat", "chat stream")]
             overload = figures.overload_figures(figures.read_records(o_rec), base)
