@@ -127,7 +127,8 @@ class FeedbackStore:
                 f"SELECT * FROM {COMPLETIONS} WHERE completion_id = ANY(%s)", (ids,)).fetchall()}
             for c in conn.execute(f"SELECT * FROM {CHOICES} WHERE completion_id = ANY(%s) ORDER BY choice_index",
                                   (ids,)).fetchall():
-                found[c["completion_id"]]["choices"][c["choice_index"]] = c
+                if c["completion_id"] in found:  # committed between the two reads: next time
+                    found[c["completion_id"]]["choices"][c["choice_index"]] = c
             return found
 
         return self._run(read)

@@ -121,7 +121,7 @@ def test_phone_width_keyboard_and_labels(served, tmp_path, feedback_pg):
         phone.get(server.url)
         until(lambda: phone.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), what="page script")
         unlabelled = phone.execute_script(
-            "return [...document.querySelectorAll('input, textarea, button')]"
+            "return [...document.querySelectorAll('input, textarea, button, select')]"
             ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())"
             ".map(e => e.outerHTML)")
         assert unlabelled == []

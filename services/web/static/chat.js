@@ -55,7 +55,8 @@ async function* sse(resp) {
 
 async function streamCompletion(body, cards) {
   const resp = await fetch("/v1/chat/completions", {
-    method: "POST", headers: headers(), body: JSON.stringify({ ...body, stream: true }),
+    method: "POST", headers: headers(),
+    body: JSON.stringify({ ...body, max_tokens: Number($("max-tokens").value), stream: true }),
   });
   if (!resp.ok) throw await apiError(resp);
   for await (const chunk of sse(resp)) {
