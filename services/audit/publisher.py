@@ -21,6 +21,7 @@ from services.audit import AUDIT_TASK
 from services.audit.events import AuditEvent, redacted
 from services.audit.metrics import publisher_counters
 from services.audit.parking import Spool
+from services.audit.store import AuditStore
 from services.config import Settings
 
 log = logging.getLogger("chatgate.audit.publisher")
@@ -43,6 +44,12 @@ class AuditPublisher:
         self._rng = random.Random()
         self._spooled = len(self.spool) > 0  # left by an earlier run: replay once the broker answers
         self.metrics = publisher_counters()
+        if sender is None and self.opts.enabled:
+            # Built now, not on the first event: that may come as the interpreter exits, when the
+            # imports a first send needs are no longer possible. Connects nothing.
+            self._sender = self._celery_sender()
+        if direct is None and self.opts.enabled:
+            self._direct = self._store_writer()  # connects on first use only
         _LIVE.add(self)
 
     def should_record(self, flagged: bool) -> bool:
@@ -108,7 +115,12 @@ class AuditPublisher:
     def _celery_sender(self) -> Send:
         from services.queue.app import PUBLISH_RETRY, make_celery
 
+        # redis-py imports concurrent.futures.thread on the first send; during interpreter exit (the
+        # atexit flush) that import fails, so resolve the transport and that import now.
+        import concurrent.futures.thread  # noqa: F401
+
         app = make_celery(self._settings.queue)
+        app.connection_for_write().transport  # noqa: B018 - loads kombu's Redis transport, connects nothing
         q = self._settings.queue.audit_queue
 
         def send(payload: dict) -> None:
@@ -117,8 +129,6 @@ class AuditPublisher:
         return send
 
     def _store_writer(self) -> Send:
-        from services.audit.store import AuditStore
-
         store = AuditStore(self.opts.dsn, connect_timeout_s=2)
         return lambda payload: store.insert(AuditEvent.model_validate(payload).model_dump())
 
@@ -131,23 +141,23 @@ class AuditPublisher:
             self.metrics.lost.inc(reason="spool_failed")
             log.error("audit event %s LOST: spool failed: %r", payload.get("event_id"), exc)
 
-    def _deliver(self, payload: dict) -> None:
-        if self._sender is None:
-            self._sender = self._celery_sender()
+    def _deliver(self, payload: dict) -> bool:
+        """True when the broker took it (so it is worth replaying the spool)."""
         try:
+            if self._sender is None:
+                self._sender = self._celery_sender()
             self._sender(payload)
             self.metrics.published.inc()
-            return
+            return True
         except Exception as exc:
             log.warning("audit event %s: broker refused (%r); writing it to PostgreSQL", payload.get("event_id"), exc)
         try:
-            if self._direct is None:
-                self._direct = self._store_writer()
             self._direct(payload)
             self.metrics.fallback.inc(path="postgres")
         except Exception as exc:
             log.warning("audit event %s: PostgreSQL refused too (%r); spooled", payload.get("event_id"), exc)
             self._park(payload)
+        return False
 
     def _replay_spool(self) -> None:
         """After a successful send: the broker is back, so send what was parked."""
@@ -167,11 +177,11 @@ class AuditPublisher:
             try:
                 if item is _STOP:
                     return
-                self._deliver(item)
-                if self._spooled and self._sender is not None:
+                if self._deliver(item) and self._spooled:
                     self._replay_spool()
-            except Exception as exc:  # never let the thread die
+            except Exception as exc:  # never let the thread die, never drop the event
                 log.exception("audit publisher: %r", exc)
+                self._park(item)
             finally:
                 self._q.task_done()
 
