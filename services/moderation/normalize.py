@@ -32,11 +32,11 @@ _TOKEN = re.compile(r"\$?[^\W_]+(?:[@$!|€]+[^\W_]+)*")
 _HAS_LEET = re.compile(r"[0-9@$!|€]")
 _CHUNK = re.compile(r"(?<!\S)[^\s0-9@$!|€]*[0-9@$!|€]\S*")  # starts only at chunk starts: linear
 # Left alone: numbers; ordinals and units (3rd, 1ère, 80er, 10am, 5kg, 4K); capitalised codes (A4, MP3,
-# PS5); names with a 2+ digit number (win10, iPhone15, x86); sizes and times (4x4, 1920x1080, 10h30). Lower-case codes
+# PS5); names of 2+ letters with a 2+ digit number (win10, iPhone15); sizes and times (4x4, 1920x1080, 10h30). Lower-case codes
 # with one digit ("mp3") are folded like leetspeak: they cannot be told from "th3".
 _KEEP = re.compile(
     r"\$?\d+(?:[.,]\d+)?|\d+(?:st|nd|rd|th|er|ère|e|ème|eme|es|en|am|pm|h|min|s|ms|kg|g|mg|km|m|cm|mm|ml|l|k|x|d|p|"
-    r"gb|mb|tb|kb|hz|khz|mhz|ghz|fps|px|pt|v|w|kw|kwh|°c|°f)|[^\W\d_]+\d{2,}|\d+[xh]\d+",
+    r"gb|mb|tb|kb|hz|khz|mhz|ghz|fps|px|pt|v|w|kw|kwh|°c|°f)|[^\W\d_]{2,}\d{2,}|\d+[xh]\d+",
     re.IGNORECASE,
 )
 _CODE = re.compile(r"[A-Z]{1,3}\d")  # A4, MP3, PS5, G7 (case-sensitive)

