@@ -113,7 +113,7 @@ class LiveApp:
                 self.proc.wait(10)
                 run_dir = Path(self.env["CHATGATE_RUN_DIR"])
                 subprocess.run([sys.executable, str(ROOT / "tools" / "runscope.py"), "stop", self.env["CHATGATE_RUN_ID"],
-                                str(run_dir / "shm.list")], timeout=60)
+                                str(run_dir)], timeout=60)
                 shutil.rmtree(run_dir, ignore_errors=True)
         self.extra["stop_s"] = round(time.monotonic() - t0, 1)
         self.redis.stop()

@@ -33,12 +33,12 @@ export RAY_SERVE_HAPROXY_STATS_PORT=${CHATGATE_HAPROXY_STATS_PORT:-8404}
 export RAY_worker_niceness=${RAY_worker_niceness:-0}
 # Serve's controller loop every 0.5 s instead of 0.1 s: ~2 % of a core idle instead of ~4.5 %.
 export RAY_SERVE_CONTROL_LOOP_INTERVAL_S=${RAY_SERVE_CONTROL_LOOP_INTERVAL_S:-0.5}
-# Everything this run starts inherits CHATGATE_RUN_ID (tools/runscope.py finds our processes by it)
-# and keeps its files in RUN_DIR (Ray's temp dir and session, the /dev/shm list), so stopping
-# touches nothing of another instance: no `ray stop`, no name or age matching.
+# This run's scope (tools/runscope.py): processes that inherit CHATGATE_RUN_ID, carry RUN_DIR (Ray's
+# temp dir) on their command line, or descend from those or from this script; RUN_DIR also holds
+# the pid and /dev/shm lists. Stopping touches nothing of another instance: no `ray stop`, no name
+# or age matching.
 export CHATGATE_RUN_ID=${CHATGATE_RUN_ID:-run-$$-$(date +%s%N)}
 RUN_DIR=${CHATGATE_RUN_DIR:-$(mktemp -d /tmp/chatgate-run-XXXXXX)}  # keep it short: Ray's socket paths are under it
-SHM_LIST=$RUN_DIR/shm.list
 # Ray Serve's HAProxy config, sockets and server state (default /tmp/haproxy-serve, shared by all).
 mkdir -p "$RUN_DIR/haproxy"
 export RAY_SERVE_HAPROXY_CONFIG_FILE_LOC=$RUN_DIR/haproxy/haproxy.cfg
@@ -53,7 +53,7 @@ cleanup() {
   trap - EXIT INT TERM
   local t0=$SECONDS
   [ -z "$recorder_pid" ] || kill "$recorder_pid" 2>/dev/null || true
-  python "$ROOT/tools/runscope.py" record "$CHATGATE_RUN_ID" "$SHM_LIST" --exclude $$ || true
+  python "$ROOT/tools/runscope.py" record "$CHATGATE_RUN_ID" "$RUN_DIR" --root $$ --exclude $$ || true
   if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
     # SIGINT lets `serve run` shut the app down (vLLM exits cleanly: SIGTERM would leak /dev/shm).
     kill -INT "$serve_pid" 2>/dev/null || true
@@ -61,7 +61,7 @@ cleanup() {
   fi
   # What is left (Ray's daemons and workers, EngineCore, HAProxy, Celery workers): TERM, then KILL;
   # then the /dev/shm files they used that no live process still maps.
-  python "$ROOT/tools/runscope.py" stop "$CHATGATE_RUN_ID" "$SHM_LIST" --grace 5 --exclude $$ || true
+  python "$ROOT/tools/runscope.py" stop "$CHATGATE_RUN_ID" "$RUN_DIR" --root $$ --grace 5 --exclude $$ || true
   [ "${CHATGATE_KEEP_RUN_DIR:-0}" = 1 ] || rm -rf "$RUN_DIR"
   echo "==> chatgate stopped in $((SECONDS - t0)) s" >&2
 }
@@ -71,10 +71,10 @@ trap cleanup EXIT INT TERM
 ray start --head --temp-dir "$RUN_DIR/ray" --port "$RAY_PORT" --metrics-export-port "$METRICS_PORT" \
   --num-cpus "${CHATGATE_NUM_CPUS:-2}" --dashboard-host 127.0.0.1 --dashboard-port "${CHATGATE_DASHBOARD_PORT:-8265}" \
   --disable-usage-stats >/dev/null
-# Every 10 s note the /dev/shm files our processes use, so files of a process that dies before
-# the stop are still known to be ours.
+# Every 10 s note our pids and the /dev/shm files they use, so a process re-parented to init
+# and the files of one that died before the stop are still known to be ours.
 ( while sleep 10; do
-    python "$ROOT/tools/runscope.py" record "$CHATGATE_RUN_ID" "$SHM_LIST" --exclude $$ 2>/dev/null || true
+    python "$ROOT/tools/runscope.py" record "$CHATGATE_RUN_ID" "$RUN_DIR" --root $$ --exclude $$ 2>/dev/null || true
   done ) &
 recorder_pid=$!
 

@@ -37,27 +37,28 @@ def _decoys() -> tuple[subprocess.Popen, Path, Path]:
 
 def main() -> int:
     t_start = time.monotonic()
-    app = start_live_app(extra_env={"CHATGATE_WORKERS": "1", "CHATGATE_WORKER_METRICS_PORT": str(free_port())})
+    app = start_live_app(timeout_s=600, extra_env={"CHATGATE_WORKERS": "1", "CHATGATE_WORKER_METRICS_PORT": str(free_port())})
     ready_s = time.monotonic() - t_start
     run_id, run_dir = app.env["CHATGATE_RUN_ID"], Path(app.env["CHATGATE_RUN_DIR"])
     decoy, decoy_shm, decoy_dir = _decoys()
     try:
         r = httpx.post(f"{app.base_url}/v1/chat/completions", timeout=120,
                        json={"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8})
-        listing = Path(tempfile.mkdtemp(prefix="stopcheck-")) / "shm.list"
-        ours_shm = runscope.record(run_id, listing)
-        pids = runscope.run_pids(run_id, set())
-        titles = sorted({Path(f"/proc/{p}/comm").read_text().strip() for p in pids if Path(f"/proc/{p}").exists()})
+        procs = runscope.scope(run_id, run_dir)
+        pids = set(procs)
+        ours_shm = set().union(*(runscope.shm_files(p) for p in pids))
+        titles = sorted({runscope._read(f"/proc/{p}/comm").decode().strip() for p in pids} - {""})
         t0 = time.monotonic()
         app.stop()
         stop_s = time.monotonic() - t0
-        left = runscope.run_pids(run_id, set())
+        now = runscope._all()  # the same processes (pid and start time) still alive?
+        left = [p for p, start in procs.items() if p in now and now[p][1] == start and now[p][2] != "Z"]
         shm_left = sorted(f for f in ours_shm if Path(f).exists())
         decoys_ok = decoy.poll() is None and decoy_shm.exists() and decoy_dir.exists()
         rows = [
             ("ready after (s)", f"{ready_s:.0f}"),
             ("chat request", str(r.status_code)),
-            ("this run's processes before stop", f"{len(pids)} ({', '.join(titles)})"),
+            ("this run's processes before stop", f"{len(pids)} ({', '.join(titles)})"[:200]),
             ("this run's /dev/shm files before stop", str(len(ours_shm))),
             ("time to stop (s)", f"{stop_s:.1f}"),
             ("this run's processes after stop", str(len(left))),
