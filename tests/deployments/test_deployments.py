@@ -1,0 +1,190 @@
+"""The Ray Serve wrappers with injected fakes (no Ray cluster): what they bind, batch and validate."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from services.config import Settings
+from services.observability.metrics import PipelineMetrics
+from tests.pipeline.fakes import FakeStages, keyword_verdict
+
+
+# serve.batch keeps its queue per method (class level), bound to the loop that first used it, as in
+# a replica: these tests share one loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(autouse=True)
+def no_replica_context(monkeypatch):
+    """serve.batch asks the replica context for max_ongoing_requests; there is none in a unit test."""
+    from ray.serve import batching
+
+    monkeypatch.setattr(batching._BatchQueue, "_warn_if_max_batch_size_exceeds_max_ongoing_requests", lambda self: None)
+
+
+class FakeScanner:
+    def __init__(self):
+        self.input_calls: list[list[list[str]]] = []
+        self.answer_calls: list[list[tuple[str, str]]] = []
+
+    def _scores(self, text: str) -> dict[str, float]:
+        return {"harassment": 0.9 if "idiot" in text else 0.1, "violence": 0.0}
+
+    def scan_inputs(self, conversations):
+        self.input_calls.append([list(c) for c in conversations])
+        return [self._scores(" ".join(c)) for c in conversations]
+
+    def scan_answers(self, pairs):
+        self.answer_calls.append(list(pairs))
+        return [self._scores(answer) for _, answer in pairs]
+
+
+@pytest.fixture
+def moderation(monkeypatch):
+    import deployments.moderation as mod
+
+    scanner = FakeScanner()
+    monkeypatch.setattr(mod, "load_scanner", lambda settings: scanner)
+    return mod.Moderation(Settings().moderation), scanner
+
+
+async def test_moderation_batches_conversations_across_requests(moderation):
+    replica, scanner = moderation
+    verdicts = await asyncio.gather(replica.moderate_input(["hi", "you idiot"]), replica.moderate_input(["hello"]))
+    assert [v.flagged for v in verdicts] == [True, False]
+    assert len(scanner.input_calls) == 1 and len(scanner.input_calls[0]) == 2  # one model call for both
+
+
+async def test_moderation_judges_answer_windows_against_their_request(moderation):
+    replica, scanner = moderation
+    verdicts = await replica.moderate_output("what am I?", ["A fine window.", "An idiot window."])
+    assert [v.flagged for v in verdicts] == [False, True]
+    assert scanner.answer_calls[0] == [("what am I?", "A fine window."), ("what am I?", "An idiot window.")]
+
+
+async def test_moderation_reconfigure_is_typed(moderation):
+    replica, _ = moderation
+    replica.reconfigure({"thresholds": {"harassment": 0.95}})
+    assert not (await replica.moderate_input(["you idiot"])).flagged
+    with pytest.raises(ValidationError):  # fail_open moved to the Router's guard: refused loudly here
+        replica.reconfigure({"fail_open": True})
+
+
+# -- Router over fake handles -------------------------------------------------------------------
+class _Call:
+    def __init__(self, result):
+        self.result = result
+        self.cancelled = False
+
+    def __await__(self):
+        async def run():
+            value = self.result() if callable(self.result) else self.result
+            return await value if asyncio.iscoroutine(value) else value
+        return run().__await__()
+
+    def __aiter__(self):
+        return self.result.__aiter__()
+
+    def cancel(self):
+        self.cancelled = True
+
+
+class FakeHandle:
+    """Just enough of a DeploymentHandle: `.method.remote(...)` and `.options(stream=True)`."""
+
+    def __init__(self, target: Any):
+        self.target = target
+
+    def options(self, **_):
+        return self
+
+    def __getattr__(self, name):
+        method = getattr(self.target, name)
+
+        class Remote:
+            @staticmethod
+            def remote(*args, **kw):
+                return _Call(lambda: method(*args, **kw)) if name != "stream" else _Call(method(*args, **kw))
+
+        return Remote()
+
+
+class FakeGeneratorReplica:
+    def __init__(self, stages: FakeStages):
+        self.stages = stages
+
+    def stream(self, request):
+        return self.stages.generate(request)
+
+    async def stats(self):
+        return {"requests_started": self.stages.generate_calls, "unfinished_requests": 0}
+
+
+class FakeModerationReplica:
+    async def moderate_input(self, texts):
+        return keyword_verdict(" ".join(texts))
+
+    async def moderate_output(self, request, texts):
+        return [keyword_verdict(t) for t in texts]
+
+    async def moderate_many(self, texts):
+        return [keyword_verdict(t) for t in texts]
+
+    async def categories(self):
+        return ["harassment"]
+
+
+class FakeTemplates:
+    def __init__(self, up: bool = True):
+        self.up = up
+
+    async def get(self, category, languages):
+        if not self.up:
+            raise ConnectionError("redis down")
+        return await FakeStages().template(category, languages)
+
+    async def redis_ok(self):
+        return self.up
+
+
+@pytest.fixture
+def router(monkeypatch):
+    import deployments.router as r
+
+    monkeypatch.setattr(r, "PipelineMetrics", lambda backend: PipelineMetrics())
+    stages = FakeStages(answer="A friendly and harmless answer. It has two sentences.")
+    settings = Settings.model_validate({"audit": {"enabled": False}, "feedback": {"enabled": False}})
+    replica = r.Router(FakeHandle(FakeModerationReplica()), FakeHandle(FakeGeneratorReplica(stages)),
+                       FakeHandle(FakeModerationReplica()), FakeHandle(FakeTemplates(up=False)), settings)
+    return replica, stages
+
+
+async def test_router_serves_the_api_over_its_handles(router):
+    replica, stages = router
+    from services.api.app import create_app
+
+    app = create_app(replica)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        ok = (await c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})).json()
+        assert ok["choices"][0]["message"]["content"] == stages.answer
+        blocked = (await c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "you idiot"}]})).json()
+        assert blocked["chatgate_moderation"]["template"]["source"] == "builtin"  # template replica down
+        ready = (await c.get("/readyz")).json()
+        assert ready == {"ready": True, "model_loaded": True, "classifier_loaded": True, "templates": "builtin_fallback"}
+
+
+async def test_router_reconfigure_is_explicit_and_typed(router):
+    replica, _ = router
+    replica.reconfigure({"streaming": {"mode": "async", "window_chars": 120}, "guard": {"fail_open": True}})
+    assert replica.pipeline.streaming.mode == "async" and replica.pipeline.streaming.window_chars == 120
+    assert replica.guard.settings.fail_open is True and replica.settings.guard.fail_open is True
+    with pytest.raises(ValidationError):
+        replica.reconfigure({"streaming": {"window_chars": 2}})  # below the minimum
+    with pytest.raises(ValidationError):
+        replica.reconfigure({"fail_open": True})  # the old top-level key is refused, not ignored
+
+
