@@ -1,8 +1,8 @@
-"""The real FastAPI app over the fake backend, with the feedback router and a recorder on a real
-PostgreSQL; optionally served by uvicorn on a free port (for the browser)."""
+"""The real FastAPI app over the fake backend, wired as the Router wires it (the pipeline's
+answer hook feeds the recorder; the web router is included), with a real PostgreSQL; optionally
+served by uvicorn on a free port (for the browser)."""
 from __future__ import annotations
 
-import inspect
 import socket
 import threading
 import time
@@ -15,8 +15,8 @@ from services.api.app import create_app
 from services.config import Settings
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.recorder import CompletionRecorder
+from services.pipeline.hooks import answer_hook
 from services.web import create_web_router
-from tests.feedback.support import RecordCompletions
 from tests.pipeline.fakes import FakeBackend, FakeStages
 
 KEYS = ("key-alice", "key-bob")
@@ -33,13 +33,9 @@ class WebApp:
         self.registry = CollectorRegistry()
         self.metrics = FeedbackMetrics("prometheus", registry=self.registry)
         self.recorder = CompletionRecorder(self.settings, metrics=self.metrics)
+        self.backend.pipeline.on_answer = answer_hook(self.settings, self.recorder)  # as deployments/router.py
         router = create_web_router(self.settings, self.recorder, store=feedback_store)
-        if "extra_routers" in inspect.signature(create_app).parameters:
-            app = create_app(self.backend, extra_routers=[router])
-        else:
-            app = create_app(self.backend)
-            app.include_router(router)
-        self.app = RecordCompletions(app, self.recorder, self.settings.api.key_set())
+        self.app = create_app(self.backend, extra_routers=[router])
 
     def count(self, **labels: str) -> float:
         return self.registry.get_sample_value("chatgate_feedback_total", labels) or 0.0
