@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 
 from services.config import AdmissionSettings, StreamingSettings
+from services.generation.types import GenerationStep
 from services.observability.metrics import PipelineMetrics
 from services.pipeline.errors import GenerationUnavailable
 from services.pipeline.generation import PumpedGeneration
@@ -19,6 +20,14 @@ from services.pipeline.guard import CheckContext, Guard
 from services.pipeline.outcome import Block
 from services.pipeline.turn import Blocked, Choice, Delta, Event, Failed, Finished, StreamMode
 from services.pipeline.windows import Window, WindowSplitter
+
+
+def _joined(steps: list[GenerationStep]) -> GenerationStep:
+    if len(steps) == 1:
+        return steps[0]
+    last = steps[-1]
+    return GenerationStep(text="".join(s.text for s in steps), completion_tokens=last.completion_tokens,
+                          finish_reason=next((s.finish_reason for s in reversed(steps) if s.finish_reason), None))
 
 
 class ChoiceStream:
@@ -60,6 +69,7 @@ class ChoiceStream:
         timeout: float | None = self.admission.first_token_timeout_s
         try:
             while block is None and (step := await self.gen.next(timeout)) is not None:
+                step = _joined([step, *self.gen.ready()])  # several tokens per event when the engine ran ahead
                 self.completion_tokens = step.completion_tokens or self.completion_tokens
                 finish_reason = step.finish_reason or finish_reason
                 if not step.text:

@@ -44,6 +44,17 @@ class PumpedGeneration:
             raise GenerationUnavailable() from item
         return item
 
+    def ready(self) -> list[GenerationStep]:
+        """The steps already waiting, without waiting (the engine ran ahead of the reader): the
+        caller sends them as one event instead of one per token. Ends and errors stay queued."""
+        steps = []
+        while not self._queue.empty():
+            item = self._queue._queue[0]  # peek: an end marker or error is left for next()
+            if item is _END or isinstance(item, Exception):
+                break
+            steps.append(self._queue.get_nowait())
+        return steps
+
     @property
     def finished(self) -> bool:
         return self._task.done()

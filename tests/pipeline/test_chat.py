@@ -224,3 +224,13 @@ async def test_answer_hook_gets_every_finished_turn():
     await collect(pipeline, t2)
     await asyncio.sleep(0)
     assert seen == [(t1.completion_id, "answered"), (t2.completion_id, "input_blocked")]
+
+
+async def test_tokens_the_engine_ran_ahead_with_go_out_as_one_event():
+    # the engine runs ahead while the input check takes its time
+    stages = FakeStages(answer="many quick words " * 30, input_delay=0.05)
+    pipeline, _ = make_pipeline(stages)
+    events = await collect(pipeline, turn("hi", mode="async"))
+    deltas = [e for e in events if isinstance(e, Delta)]
+    assert text_of(events) == stages.answer
+    assert len(deltas) < len(stages.answer.split(" ")) / 2
