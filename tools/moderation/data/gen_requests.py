@@ -12,6 +12,7 @@ from tools.moderation.data.common import LANGS, Row, cap_first, eval_part, fix_g
 FAMILY = {"harmful": "harmful_request", "benign": "everyday_benign", "tricky": "tricky_benign"}
 PER_TASK = {"en": 14, "de": 8, "fr": 8, "es": 8}  # frames sampled per (task, language) and split
 TYPO_RATE = 0.25
+PREAMBLE_RATE = 0.3  # share of rows that get a context sentence in front (both classes alike)
 
 
 def typo(text: str, r) -> str:
@@ -43,14 +44,20 @@ def _fill(frame: str, slot: str, value: str, lang: str) -> str:
     return fix_grammar(text, lang)
 
 
+def _pools(items: list[str], salt: str) -> dict[str, list[str]]:
+    held = eval_part(items, salt=salt)
+    return {"eval": [x for x in items if x in held], "train": [x for x in items if x not in held]}
+
+
 def _rows(frames: dict, items: dict, slot: str, source: str) -> list[Row]:
     rows: list[Row] = []
     flat = [(kind, it) for kind, lst in items.items() for it in lst]
     eval_items = eval_part([it["id"] for _, it in flat], salt=source)
+    preambles = load_yaml("preambles.yaml")
     for lang in LANGS:
         lang_frames = frames.get(lang) or []
-        eval_frames = eval_part(lang_frames, salt=source + lang)
-        by_split = {"eval": [f for f in lang_frames if f in eval_frames], "train": [f for f in lang_frames if f not in eval_frames]}
+        by_split = _pools(lang_frames, source + lang)
+        pre = _pools(preambles.get(lang) or [], "preamble" + lang)
         for kind, it in flat:
             value = it.get(lang)
             if not value:
@@ -62,10 +69,13 @@ def _rows(frames: dict, items: dict, slot: str, source: str) -> list[Row]:
                 text = _fill(frame, slot, value, lang)
                 if r.random() < TYPO_RATE:
                     text = typo(text, r)
-                fid = lang_frames.index(frame)
+                fid, tag = lang_frames.index(frame), ""
+                if pre[split] and r.random() < PREAMBLE_RATE:
+                    p = r.choice(pre[split])
+                    text, tag = f"{p} {text}", f"+p{(preambles[lang]).index(p)}"
                 rows.append(Row(text, list(it.get("labels") or []), "request", FAMILY[kind], lang, source,
-                                f"{source}:{lang}:f{fid}:{it['id']}", split=split,
-                                meta={"frame": f"{lang}:{frame}", "item": it["id"]}))
+                                f"{source}:{lang}:f{fid}{tag}:{it['id']}", split=split,
+                                meta={"frame": f"{lang}:{frame}", "item": it["id"], "preamble": tag}))
     return rows
 
 

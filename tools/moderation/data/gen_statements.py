@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from tools.moderation.data.common import LANGS, Row, cap_first, eval_part, fix_grammar, load_yaml, rng
 
-PER_ITEM = {"en": 10, "de": 6, "fr": 6, "es": 6}  # groups per hate predicate
-SLOT_PER = {"en": 28, "de": 18, "fr": 18, "es": 18}  # items per neutral frame
+PER_ITEM = {"en": 16, "de": 10, "fr": 10, "es": 10}  # groups per hate predicate
+SLOT_PER = {"en": 40, "de": 30, "fr": 30, "es": 30}  # items per neutral frame
 
 
 def _agree(text: str, lang: str, gender: str) -> str:
