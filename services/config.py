@@ -110,8 +110,10 @@ class GuardSettings(BaseModel):
 class AdmissionSettings(BaseModel):
     """Bounded work per Router replica: beyond it a fast 429 with Retry-After, never a long queue."""
 
-    max_active: int = Field(default=16, ge=1)  # chat completions being answered at once
-    max_waiting: int = Field(default=32, ge=0)  # waiting for a slot; more are rejected at once
+    # Sized so the engine's batch stays full at the benchmark's c=32 on 2 cores; a lower max_active
+    # trades throughput for latency under overload (docs/faults.md).
+    max_active: int = Field(default=32, ge=1)  # chat completions being answered at once
+    max_waiting: int = Field(default=64, ge=0)  # waiting for a slot; more are rejected at once
     max_wait_s: float = Field(default=2.0, ge=0)  # queue-wait budget, then 429
     retry_after_s: int = Field(default=2, ge=1)
     # The generator must start answering within this (prefill included), else 503.

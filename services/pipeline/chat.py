@@ -116,8 +116,8 @@ class ChatPipeline:
     async def _complete_choice(self, turn: ChatTurn, index: int, gen: PumpedGeneration) -> Choice:
         t_gen = time.perf_counter()
         text, finish_reason, tokens = "", "stop", 0
-        timeout: float | None = self.admission.first_token_timeout_s
-        while (step := await gen.next(timeout)) is not None:
+        # No first-token timeout here: a non-streamed answer arrives whole, after all its tokens.
+        while (step := await gen.next()) is not None:
             text += step.text
             tokens = step.completion_tokens or tokens
             finish_reason = step.finish_reason or finish_reason
