@@ -65,12 +65,17 @@ cleanup() {
   [ "${CHATGATE_KEEP_RUN_DIR:-0}" = 1 ] || rm -rf "$RUN_DIR"
   echo "==> chatgate stopped in $((SECONDS - t0)) s" >&2
 }
-trap cleanup EXIT INT TERM
+# Exit right after cleaning up: bash reads a script as it runs, so returning into an edited
+# run.sh (a checkout updated mid-run) could run stray lines.
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 # Ray's temp dir (session, sockets, logs, spilled objects) is this run's own: $RUN_DIR/ray.
 ray start --head --temp-dir "$RUN_DIR/ray" --port "$RAY_PORT" --metrics-export-port "$METRICS_PORT" \
   --num-cpus "${CHATGATE_NUM_CPUS:-2}" --dashboard-host 127.0.0.1 --dashboard-port "${CHATGATE_DASHBOARD_PORT:-8265}" \
   --disable-usage-stats >/dev/null
+echo "==> this run: $RUN_DIR (Ray temp dir: logs in ray/session_latest/logs; removed at stop unless CHATGATE_KEEP_RUN_DIR=1)" >&2
 # Every 10 s note our pids and the /dev/shm files they use, so a process re-parented to init
 # and the files of one that died before the stop are still known to be ours.
 ( while sleep 10; do
