@@ -138,7 +138,7 @@ class TemplateSettings(BaseModel):
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "chatgate:templates"
     default_language: str = "en"
-    seed_file: Path = REPO_ROOT / "services" / "templates" / "templates.yaml"
+    builtin_file: Path = REPO_ROOT / "services" / "templates" / "templates.yaml"
     # How long a replica trusts its in-memory copy before re-reading Redis.
     cache_ttl_s: float = 2.0
     redis_timeout_s: float = 0.25

@@ -19,7 +19,7 @@ from services.moderation.base import ModerationVerdict, failed_closed_verdict
 from services.observability.metrics import PipelineMetrics
 from services.pipeline.outcome import Block
 from services.pipeline.windows import Window
-from services.templates.store import Template, builtin_template, load_seed
+from services.templates.store import Template, builtin_template, load_builtin
 
 log = logging.getLogger("chatgate.guard")
 from services.pipeline.outcome import Direction  # noqa: E402
@@ -64,7 +64,7 @@ class Guard:
         self.stages, self.settings, self.metrics = stages, settings, metrics
         self.on_decision = on_decision
         self.default_language = default_language
-        self._builtin = load_seed(builtin_templates_file)  # what a block shows when the template stage is down
+        self._builtin = load_builtin(builtin_templates_file)  # what a block shows when the template stage is down
         self._background: set[asyncio.Task] = set()
 
     async def check(self, direction: Direction, texts: Sequence[str], ctx: CheckContext,

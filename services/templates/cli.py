@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d = sub.add_parser("delete", help="remove a template (falls back to the language default)")
     d.add_argument("category")
     d.add_argument("language")
-    sub.add_parser("seed", help="write the seed file's templates that Redis lacks")
+    sub.add_parser("fill", help="add the built-in texts (templates.yaml) that Redis lacks; edits are kept")
     p.set_defaults(func=lambda args: asyncio.run(_run(args)))
 
 
@@ -44,8 +44,8 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"set {args.language}/{args.category}")
         elif args.action == "delete":
             print("deleted" if await store.delete(args.category, args.language) else "not found")
-        elif args.action == "seed":
-            print(f"added {await store.seed()} templates")
+        elif args.action == "fill":
+            print(f"added {await store.fill_missing()} templates")
     finally:
         await store.close()
     return 0

@@ -3,7 +3,7 @@
 Replicas read through a short in-memory cache, so `chatgate templates set` reaches them within
 `cache_ttl_s` without a restart. Any language Redis holds can be chosen, including ones added at
 run time. If Redis is unreachable `get` raises: the pipeline's guard is the one place that falls
-back to the seed file's built-in texts (`builtin_template`).
+back to the built-in texts of templates.yaml (`builtin_template`).
 """
 from __future__ import annotations
 
@@ -39,14 +39,14 @@ class TemplatesUnavailable(RuntimeError):
 
 
 @lru_cache(maxsize=4)
-def _parse_seed(path: str) -> dict[str, dict[str, str]]:
+def _parse_builtin(path: str) -> dict[str, dict[str, str]]:
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     return {str(lang): {str(c): str(t) for c, t in cats.items()} for lang, cats in data.items()}
 
 
-def load_seed(path: Path) -> dict[str, dict[str, str]]:
-    """The template seed file (parsed once per process)."""
-    return {lang: dict(cats) for lang, cats in _parse_seed(str(path)).items()}
+def load_builtin(path: Path) -> dict[str, dict[str, str]]:
+    """The built-in template texts (templates.yaml, parsed once per process)."""
+    return {lang: dict(cats) for lang, cats in _parse_builtin(str(path)).items()}
 
 
 def languages_of(languages: str | list[str]) -> list[str]:
@@ -69,7 +69,7 @@ def _lookup_order(category: str, languages: str | list[str], default_language: s
 
 def builtin_template(builtin: dict[str, dict[str, str]], category: str, languages: str | list[str],
                      default_language: str) -> Template:
-    """The best seed-file text for (category, languages): what is served when Redis is unusable."""
+    """The best built-in text for (category, languages): what is served when Redis is unusable."""
     for lang, cat in _lookup_order(category, languages, default_language):
         text = builtin.get(lang, {}).get(cat)
         if text:
@@ -80,7 +80,7 @@ def builtin_template(builtin: dict[str, dict[str, str]], category: str, language
 class TemplateStore:
     def __init__(self, settings: TemplateSettings, client: aioredis.Redis | None = None):
         self.settings = settings
-        self.builtin = load_seed(settings.seed_file)
+        self.builtin = load_builtin(settings.builtin_file)
         self._redis = client or aioredis.Redis.from_url(
             settings.redis_url,
             socket_timeout=settings.redis_timeout_s,
@@ -97,8 +97,9 @@ class TemplateStore:
     def languages(self) -> set[str]:
         return set(self.builtin) | set(self._cache)
 
-    async def seed(self) -> int:
-        """Write seed texts that Redis does not have yet; returns how many were added."""
+    async def fill_missing(self) -> int:
+        """Write the built-in texts that Redis does not have yet (never overwrites an edit);
+        returns how many were added."""
         added = 0
         for language, texts in self.builtin.items():
             for category, text in texts.items():
@@ -115,7 +116,7 @@ class TemplateStore:
 
     async def get(self, category: str, languages: str | list[str]) -> Template:
         """The best template for the category in the first preferred language Redis has
-        (any language, seeded or added later), else the default language."""
+        (any language, built in or added later), else the default language."""
         order = _lookup_order(category, languages, self.settings.default_language)
         try:
             for lang, cat in order:
@@ -124,7 +125,7 @@ class TemplateStore:
                     return Template(text, cat, lang, "redis")
         except (RedisError, OSError) as exc:
             raise TemplatesUnavailable(str(exc)) from exc
-        # Redis answers but holds nothing usable (e.g. flushed): the seed texts still apply.
+        # Redis answers but holds nothing usable (e.g. flushed): the built-in texts still apply.
         return builtin_template(self.builtin, category, languages, self.settings.default_language)
 
     async def set(self, category: str, language: str, text: str) -> None:

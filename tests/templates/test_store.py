@@ -19,8 +19,8 @@ def store_for(server, **kw) -> TemplateStore:
 
 async def test_seed_then_lookup_with_fallbacks(redis_server):
     store = store_for(redis_server)
-    assert await store.seed() > 0
-    assert await store.seed() == 0  # idempotent: never overwrites
+    assert await store.fill_missing() > 0
+    assert await store.fill_missing() == 0  # idempotent: never overwrites
     t = await store.get("self-harm/intent", "de")
     assert (t.category, t.language, t.source) == ("self-harm", "de", "redis")
     t = await store.get("hate", "de")  # no German hate template -> German default
@@ -32,12 +32,12 @@ async def test_seed_then_lookup_with_fallbacks(redis_server):
 
 async def test_edits_are_seen_after_the_cache_ttl_and_seed_keeps_them(redis_server):
     store = store_for(redis_server, cache_ttl_s=0.2)
-    await store.seed()
+    await store.fill_missing()
     before = await store.get("violence", "en")
     await store.set("violence", "en", "Edited at run time.")
     await asyncio.sleep(0.25)
     assert (await store.get("violence", "en")).text == "Edited at run time."
-    await store.seed()
+    await store.fill_missing()
     await asyncio.sleep(0.25)
     assert (await store.get("violence", "en")).text != before.text
     await store.close()
@@ -53,7 +53,7 @@ async def test_redis_down_raises_so_the_guard_serves_builtin_texts(redis_server)
 
 async def test_a_language_added_at_run_time_is_chosen(redis_server):
     store = store_for(redis_server, cache_ttl_s=0.0)
-    await store.seed()
+    await store.fill_missing()
     await store.set("default", "it", "Non posso aiutarti con questo.")
     t = await store.get("hate", ["it-IT", "fr"])
     assert (t.language, t.text) == ("it", "Non posso aiutarti con questo.")

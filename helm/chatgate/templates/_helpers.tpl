@@ -86,7 +86,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $redis := include "chatgate.redisBase" . -}}
 - name: CHATGATE_TEMPLATES__REDIS_URL
   value: {{ printf "%s/0" $redis | quote }}
-- name: CHATGATE_TEMPLATES__SEED_FILE
+- name: CHATGATE_TEMPLATES__BUILTIN_FILE
   value: /etc/chatgate/templates/templates.yaml
 - name: CHATGATE_QUEUE__BROKER_URL
   value: {{ printf "%s/1" $redis | quote }}
