@@ -80,9 +80,10 @@ def _rows(frames: dict, items: dict, slot: str, source: str) -> list[Row]:
 
 
 def request_rows() -> list[Row]:
-    frames = load_yaml("requests.yaml")
+    frames, topics = load_yaml("requests.yaml"), load_yaml("topics.yaml")
     return (_rows(frames["frames"], load_yaml("tasks.yaml"), "t", "gen_howto")
-            + _rows(frames["write_frames"], load_yaml("writes.yaml"), "np", "gen_write"))
+            + _rows(frames["write_frames"], load_yaml("writes.yaml"), "np", "gen_write")
+            + _rows(topics["frames"], {k: topics[k] for k in FAMILY}, "x", "gen_topic"))
 
 
 def _fragment_family(labels: list[str]) -> str:
