@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Keep the Kubernetes packaging in sync with the application. One command, run after editing
-deployments.yaml, the templates seed, the moderation categories or the chart:
+deployments.yaml, the built-in templates, the moderation categories, services/config.py or the chart:
 
     python tools/k8s/sync.py          # rewrite the copies and k8s/
     python tools/k8s/sync.py --check  # CI: exit 1 (listing what is stale) if anything differs
@@ -11,6 +11,8 @@ What it writes:
   helm/chatgate/files/templates.yaml     <- services/templates/templates.yaml
   helm/chatgate/files/categories.yaml    <- services/moderation/categories.yaml (when it exists)
   helm/chatgate/files/dashboards/chatgate.json  <- the Grafana dashboard defined below
+  helm/chatgate/values.schema.json `definitions` <- services/config.py (tools/k8s/settings_schema.py):
+                                            what serve.args and each user_config may hold
   k8s/base/*.yaml                        <- `helm template` of the chart, CPU profile, PLAIN_VALUES
   k8s/overlays/cpu/, k8s/overlays/gpu/   <- kustomize overlays; gpu = JSON patches that turn the
                                             CPU render into the GPU render
@@ -28,8 +30,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tools.k8s.render import CHART, REPO, by_kind, helm_template, strip_helm_labels  # noqa: E402
+from tools.k8s.settings_schema import definitions  # noqa: E402
 
 FILES = CHART / "files"
+VALUES_SCHEMA = CHART / "values.schema.json"
 K8S = REPO / "k8s"
 COPIES = {
     FILES / "deployments.yaml": REPO / "deployments.yaml",
@@ -196,6 +200,10 @@ def chart_files() -> dict[Path, str | bytes]:
         if src.exists():
             out[dst] = src.read_bytes()
     out[FILES / "dashboards" / "chatgate.json"] = json.dumps(dashboard(), indent=2) + "\n"
+    # The rest of values.schema.json is written by hand; only its `definitions` are generated.
+    schema = json.loads(VALUES_SCHEMA.read_text())
+    schema["definitions"] = definitions()
+    out[VALUES_SCHEMA] = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
     return out
 
 
