@@ -28,6 +28,11 @@ def test_output_is_byte_identical_across_runs(tmp_path):
         build.main(["--out", str(tmp_path / out), "--wheels", str(tmp_path / "none"), "--allow-missing"])
     for name in ("train.jsonl", "eval.jsonl", "sources.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    for name in ("train.jsonl", "eval.jsonl"):  # one record a line, even for str.splitlines()
+        text = (tmp_path / "a" / name).read_text(encoding="utf-8")
+        assert [json.loads(x) for x in text.splitlines()] == [json.loads(x) for x in text.split("\n") if x]
+    assert json.loads(build.jsonl_line({"t": "a\u2028b\x85c"}).strip()) == {"t": "a\u2028b\x85c"}
+    assert len(build.jsonl_line({"t": "a\u2028b\u2029c\x85"}).splitlines()) == 1
     rec = json.loads((tmp_path / "a" / "eval.jsonl").read_text().splitlines()[0])
     assert set(rec) == {"text", "context", "labels", "kind", "family", "lang", "source", "group", "split"}
 

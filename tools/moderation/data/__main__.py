@@ -97,6 +97,13 @@ def assign_splits(rows: list[Row], reserved: set[str] | frozenset = frozenset())
     return out
 
 
+def jsonl_line(record: dict) -> str:
+    """UTF-8 JSON, with the characters str.splitlines() breaks on (U+2028, U+2029, U+0085) escaped
+    so that any line-based reader sees one record a line."""
+    text = json.dumps(record, ensure_ascii=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085") + "\n"
+
+
 def write(rows: list[Row], out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     rows = sorted(rows, key=lambda r: (r.split, r.source, r.group, r.text, r.context or ""))
@@ -104,7 +111,7 @@ def write(rows: list[Row], out: Path) -> dict:
         with open(out / f"{split}.jsonl", "w", encoding="utf-8") as fh:
             for r in rows:
                 if r.split == split:
-                    fh.write(json.dumps(r.record(), ensure_ascii=False) + "\n")
+                    fh.write(jsonl_line(r.record()))
     sources: dict = {}
     for r in rows:
         s = sources.setdefault(r.source, {"licence": licence_of(r.source), "train": 0, "eval": 0, "families": Counter(), "langs": Counter()})
