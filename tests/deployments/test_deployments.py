@@ -188,3 +188,16 @@ async def test_router_reconfigure_is_explicit_and_typed(router):
         replica.reconfigure({"fail_open": True})  # the old top-level key is refused, not ignored
 
 
+
+
+def test_settings_refuse_misspelt_keys_and_merge_args_deeply(monkeypatch):
+    from services.config import load_settings
+
+    monkeypatch.setenv("CHATGATE_API__KEYS", "k1")
+    settings = load_settings({"api": {"admission": {"max_active": 3}}})
+    assert settings.api.keys == "k1" and settings.api.admission.max_active == 3
+    assert settings.api.admission.max_waiting == 64  # the rest of the block keeps its defaults
+    with pytest.raises(ValueError):
+        load_settings({"generater": {"dtype": "float32"}})
+    with pytest.raises(ValidationError):
+        load_settings({"streaming": {"windw_chars": 100}})
