@@ -33,6 +33,12 @@ export RAY_SERVE_HAPROXY_STATS_PORT=${CHATGATE_HAPROXY_STATS_PORT:-8404}
 export RAY_worker_niceness=${RAY_worker_niceness:-0}
 # Serve's controller loop every 0.5 s instead of 0.1 s: ~2 % of a core idle instead of ~4.5 %.
 export RAY_SERVE_CONTROL_LOOP_INTERVAL_S=${RAY_SERVE_CONTROL_LOOP_INTERVAL_S:-0.5}
+# On shutdown Serve drains the ingress (Router, direct ingress) and proxies for at least 30 s, for a
+# load balancer to notice; a local run has none, and a 30 s drain made every stop exceed 30 s
+# (serve run then had to be killed). Kubernetes keeps Ray's defaults (the chart does not set these).
+export RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S=${RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S:-2}
+export RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S=${RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S:-2}
+export RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S=${RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S:-5}
 # This run's scope (tools/runscope.py): processes that inherit CHATGATE_RUN_ID, carry RUN_DIR (Ray's
 # temp dir) on their command line, or descend from those or from this script; RUN_DIR also holds
 # the pid and /dev/shm lists. Stopping touches nothing of another instance: no `ray stop`, no name
