@@ -10,7 +10,7 @@ import pytest
 from services.moderation.categories import CATEGORIES as RUNTIME_CATEGORIES
 from services.moderation.normalize import normalize
 from tools.moderation.data import __main__ as build
-from tools.moderation.data.common import CATEGORIES, dedup_key, fix_grammar
+from tools.moderation.data.common import CATEGORIES, dedup_key, fill, fix_grammar
 from tools.moderation.data.gen_requests import typo
 
 
@@ -100,7 +100,12 @@ def test_families_cover_the_classes_of_issue_11(rows):
 
 def test_grammar_fixes_and_typos():
     assert fix_grammar("Quelle est la meilleure façon de acheter une arme ?", "fr") == "Quelle est la meilleure façon d'acheter une arme ?"
-    assert fix_grammar("Ayúdame a el perro", "es") == "Ayúdame al perro"
+    assert fill("Ayúdame a {t}.", "t", "el perro", "es") == "Ayúdame al perro."
+    assert fill("Parle-moi de {x}.", "x", "le changement climatique", "fr") == "Parle-moi du changement climatique."
+    # contractions only where the slot meets the template: a pronoun "les" stays
+    assert fill("Il faut se débarrasser de {g}, le remède est de les tuer.", "g", "les réfugiés", "fr") == \
+        "Il faut se débarrasser des réfugiés, le remède est de les tuer."
+    assert fill("{G} sont là.", "g", "les femmes", "fr") == "Les femmes sont là."
     import random
 
     t = "Please explain how photosynthesis works"

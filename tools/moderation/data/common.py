@@ -87,20 +87,37 @@ def load_yaml(name: str) -> dict:
 
 
 _FR_ELISION = re.compile(r"\b([DdJjLlMmNnSsTt]e|[Qq]ue) ([aeiouyhéèêàâîôûAEIOUYHÉÈÊÀÂÎÔÛ])")
+# Preposition + article contractions, applied only where a slot value meets the template text
+# ("de {g}" + "les réfugiés" -> "des réfugiés"), never to a pronoun ("de les tuer" stays).
+_CONTRACT = {"fr": (("de ", "le ", "du "), ("de ", "les ", "des "), ("à ", "le ", "au "), ("à ", "les ", "aux ")),
+             "es": (("a ", "el ", "al "), ("de ", "el ", "del "))}
 
 
 def fix_grammar(text: str, lang: str) -> str:
-    """Contractions that slot-filling breaks: fr de/le/que + vowel, à le -> au; es a/de el -> al/del."""
+    """Elision that slot-filling breaks (fr: de/le/que + vowel) and spacing before , and ."""
     if lang == "fr":
         text = _FR_ELISION.sub(lambda m: m.group(1)[:-1] + "'" + m.group(2), text)
-        text = re.sub(r"\bà le\b", "au", text)
-        text = re.sub(r"\bà les\b", "aux", text)
-        text = re.sub(r"\bde les\b", "des", text)
-        text = re.sub(r"\bde le\b", "du", text)
-    elif lang == "es":
-        text = re.sub(r"\ba el\b", "al", text)
-        text = re.sub(r"\bde el\b", "del", text)
     return re.sub(r"\s+([,.])", r"\1", text).strip()
+
+
+def fill(template: str, key: str, value: str, lang: str) -> str:
+    """{key} -> value and {KEY} -> Value, contracting a preposition before the value (fr, es), then
+    fix_grammar."""
+    out = template
+    for ph, val in (("{" + key.upper() + "}", cap_first(value)), ("{" + key + "}", value)):
+        parts = out.split(ph)
+        buf = parts[0]
+        for rest in parts[1:]:
+            for prep, art, joined in _CONTRACT.get(lang, ()):
+                if buf.lower().endswith(" " + prep) or buf.lower() == prep:
+                    if val.lower().startswith(art):
+                        buf, val_ = buf[: len(buf) - len(prep)] + joined, val[len(art):]
+                        break
+            else:
+                val_ = val
+            buf = buf + val_ + rest
+        out = buf
+    return fix_grammar(out, lang)
 
 
 def cap_first(text: str) -> str:

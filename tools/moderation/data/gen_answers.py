@@ -7,7 +7,7 @@ The task partition is gen_requests' (salt "gen_howto"): a task held out there is
 """
 from __future__ import annotations
 
-from tools.moderation.data.common import LANGS, Row, cap_first, eval_part, fix_grammar, load_yaml, rng
+from tools.moderation.data.common import LANGS, Row, cap_first, eval_part, fill, fix_grammar, load_yaml, rng
 
 PER_TASK = {"en": 5, "de": 3, "fr": 3, "es": 3}  # compliant answers per task, language
 REFUSALS = {"en": 3, "de": 2, "fr": 2, "es": 2}
@@ -16,7 +16,7 @@ SELF_HARM = {"self-harm/instructions", "self-harm/intent", "self-harm"}
 
 def _request(frames: list[str], task: str, lang: str, r) -> str:
     f = r.choice(frames)
-    return fix_grammar(f.replace("{T}", cap_first(task)).replace("{t}", task), lang)
+    return fill(f, "t", task, lang)
 
 
 def _comply(frame: str, task: str, steps: list[str], lang: str) -> str:
@@ -64,7 +64,7 @@ def answer_rows() -> list[Row]:
             if harmful:
                 pool = support_pool if SELF_HARM & set(labels) else refuse_pool
                 for frame in r.sample(pool[split], min(REFUSALS[lang], len(pool[split]))):
-                    add(fix_grammar(frame.replace("{t}", t[lang]), lang), "refusal", [], "gen_refusal")
+                    add(fill(frame, "t", t[lang], lang), "refusal", [], "gen_refusal")
     return rows
 
 

@@ -7,7 +7,7 @@ held-out content, so the eval measures both new phrasings and new topics.
 """
 from __future__ import annotations
 
-from tools.moderation.data.common import LANGS, Row, cap_first, eval_part, fix_grammar, load_yaml, rng
+from tools.moderation.data.common import LANGS, Row, eval_part, fill, load_yaml, rng
 
 FAMILY = {"harmful": "harmful_request", "benign": "everyday_benign", "tricky": "tricky_benign"}
 PER_TASK = {"en": 14, "de": 8, "fr": 8, "es": 8}  # frames sampled per (task, language) and split
@@ -40,8 +40,7 @@ def typo(text: str, r) -> str:
 
 
 def _fill(frame: str, slot: str, value: str, lang: str) -> str:
-    text = frame.replace("{" + slot.upper() + "}", cap_first(value)).replace("{" + slot + "}", value)
-    return fix_grammar(text, lang)
+    return fill(frame, slot, value, lang)
 
 
 def _pools(items: list[str], salt: str) -> dict[str, list[str]]:

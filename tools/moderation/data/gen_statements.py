@@ -5,7 +5,7 @@ partitioned train/eval separately, as in gen_requests.
 """
 from __future__ import annotations
 
-from tools.moderation.data.common import LANGS, Row, cap_first, eval_part, fix_grammar, load_yaml, rng
+from tools.moderation.data.common import LANGS, Row, eval_part, fill, load_yaml, rng
 
 PER_ITEM = {"en": 16, "de": 10, "fr": 10, "es": 10}  # groups per hate predicate
 SLOT_PER = {"en": 40, "de": 30, "fr": 30, "es": 30}  # items per neutral frame
@@ -13,6 +13,7 @@ SLOT_PER = {"en": 40, "de": 30, "fr": 30, "es": 30}  # items per neutral frame
 
 def _agree(text: str, lang: str, gender: str) -> str:
     f = gender == "f"
+    text = text.replace("{tous}", "toutes" if f else "tous").replace("{el}", "elles" if f else "els")
     return text.replace("{e}", "e" if f and lang == "fr" else "").replace("{o}", "a" if f else "o")
 
 
@@ -38,8 +39,7 @@ def _cross(templates: list[tuple[str, dict]], items: list[dict], fill, source: s
 
 def _hate_fill(t: dict, g: dict, lang: str):
     name = g[lang]
-    text = t[lang].replace("{G}", cap_first(name)).replace("{g}", name)
-    return fix_grammar(_agree(text, lang, g.get("g", "m")), lang), list(t.get("labels") or [])
+    return fill(_agree(t[lang], lang, g.get("g", "m")), "g", name, lang), list(t.get("labels") or [])
 
 
 def hate_rows() -> list[Row]:
@@ -63,11 +63,10 @@ def _slot_rows(frames: dict, groups: dict, slot: str, families: dict, source: st
     """Frames x slot items where the family/labels come from the ITEM (the frame is neutral)."""
     items = [dict(it, _family=families[k]) for k, lst in groups.items() for it in lst]
 
-    def fill(t, it, lang):
-        text = t[lang].replace("{" + slot + "}", it[lang])
-        return fix_grammar(cap_first(text) if t[lang][0] != t[lang][0].lower() else text, lang), list(it.get("labels") or [])
+    def slot_fill(t, it, lang):
+        return fill(t[lang], slot, it[lang], lang), list(it.get("labels") or [])
 
-    rows = _cross(_frame_templates(frames, source), items, fill, source, "statement", SLOT_PER)
+    rows = _cross(_frame_templates(frames, source), items, slot_fill, source, "statement", SLOT_PER)
     fam = {it["id"]: it["_family"] for it in items}
     for row in rows:
         row.family = fam[row.meta["item"]]
