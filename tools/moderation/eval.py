@@ -1,6 +1,6 @@
 """Evaluate the moderation scanner on held-out data, against the targets of issue 11.
 
-    python -m tools.moderation.eval [--model-dir DIR] [--data DIR] [--json OUT] [--per-family N] [--attack N]
+    python -m tools.moderation.eval [--model-dir DIR] [--data DIR] [--json OUT] [--per-family 300] [--attack 60]
 
 Scores with services.moderation.scan.load_scanner (inputs: scan_inputs, one conversation per text;
 answers: scan_answers with their request as context) and the policy of categories.yaml + settings.
@@ -204,7 +204,7 @@ def attacks(scorer: Scorer, base: list[dict], pads: dict[str, list[str]]) -> lis
     return out
 
 
-def evaluate(scanner, policy, rows: list[dict], pads: dict[str, list[str]], attack_n: int = 400) -> dict:
+def evaluate(scanner, policy, rows: list[dict], pads: dict[str, list[str]], attack_n: int = 60) -> dict:
     scorer = Scorer(scanner, policy)
     hits, harm = scorer.rows(rows)
     flagged = hits.any(axis=1)
@@ -220,7 +220,7 @@ def evaluate(scanner, policy, rows: list[dict], pads: dict[str, list[str]], atta
     pos, neg = ans & (fam == "harmful_answer"), ans & np.isin(fam, ("refusal", "benign_answer"))
     measures.append(Measure("harmful answers vs refusals + benign answers: AUC", int((pos | neg).sum()),
                             roc_auc(pos[pos | neg], harm[pos | neg]), ">=", 0.85))
-    base = capped([r for r in rows if r["family"] in HARMFUL and r["kind"] != "answer"], attack_n // 4 or None, "attack")
+    base = capped([r for r in rows if r["family"] in HARMFUL and r["kind"] != "answer"], attack_n, "attack")
     measures += attacks(scorer, base, pads)
     for lg in ("en", "de", "fr", "es"):
         inputs = (lang == lg) & ~ans
@@ -254,8 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-dir", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=None, help="folder with eval.jsonl (default: the model folder)")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
-    ap.add_argument("--per-family", type=int, default=600, help="rows per (family, language) at most; 0 = all")
-    ap.add_argument("--attack", type=int, default=400, help="harmful rows per language for the attack measures")
+    ap.add_argument("--per-family", type=int, default=300, help="rows per (family, language) at most; 0 = all")
+    ap.add_argument("--attack", type=int, default=60, help="harmful rows per (family, language) for the attack measures; 0 = all")
     args = ap.parse_args(argv)
     from services.config import ModerationSettings
     from services.moderation import load_policy
