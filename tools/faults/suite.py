@@ -143,6 +143,10 @@ def run(faults: list[str], work: Path, baseline_s: float, hold_s: float, settle_
 
 
 def teardown(stack: Stack) -> None:
+    import ray
+
+    if ray.is_initialized():  # the driver kill_replica connected
+        ray.shutdown()
     stack.worker.stop()
     stack.app.stop()
     stack.pg.destroy()
