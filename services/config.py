@@ -39,7 +39,10 @@ class GeneratorSettings(BaseModel):
     model: str = Field(default_factory=lambda: str(cache_dir() / "models" / "served")
                        if served_model() else str(cache_dir() / "models" / "smollm2-135m-instruct"))
     served_model_name: str = Field(default_factory=lambda: served_model().get("name", "smollm2-135m-instruct"))
-    dtype: str = "float32"  # bf16 is ~7x slower on AVX2-only CPUs
+    # auto: bfloat16 on a CPU that computes it natively (AVX512-BF16/AMX), float32 on other CPUs
+    # (emulated bf16 is ~7x slower there); vLLM's own choice on a GPU. The Generator logs and
+    # reports (/admin/engine) what it picked.
+    dtype: str = "auto"
     max_model_len: int = 2048
     enforce_eager: bool = True  # compiled mode recompiles on every start on CPU (minutes)
     # KV cache for the CPU backend, in GiB (VLLM_CPU_KVCACHE_SPACE); ignored on GPU.

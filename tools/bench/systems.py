@@ -15,6 +15,7 @@ import httpx
 import psutil
 
 from loadtest.common import MODEL
+from services.generation.engine import resolve_dtype  # the Generator's own choice for `auto`
 from tools.bench.load import run_levels
 from tools.bench.sampler import MemorySampler
 
@@ -58,7 +59,7 @@ def engine_settings():
 
 def vllm_command(gen, port: int) -> list[str]:
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", gen.model,
-           "--served-model-name", MODEL, "--dtype", gen.dtype, "--max-model-len", str(gen.max_model_len),
+           "--served-model-name", MODEL, "--dtype", resolve_dtype(gen.dtype), "--max-model-len", str(gen.max_model_len),
            "--stream-interval", str(gen.stream_interval), "--port", str(port), "--host", "127.0.0.1"]
     return cmd + (["--enforce-eager"] if gen.enforce_eager else [])
 
@@ -81,7 +82,7 @@ def bench_vllm(args, prompts, model_dir: str | None) -> dict:
     sampler = MemorySampler()
     sampler.start()
     t0 = time.monotonic()
-    print(f"bare vLLM: dtype {gen.dtype}, OMP threads {threads or 'unset'}, max_model_len {gen.max_model_len}",
+    print(f"bare vLLM: dtype {resolve_dtype(gen.dtype)}, OMP threads {threads or 'unset'}, max_model_len {gen.max_model_len}",
           flush=True)
     proc = subprocess.Popen(vllm_command(gen, port), env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
