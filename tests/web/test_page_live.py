@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+import httpx
 import psycopg
 import pytest
 from selenium.webdriver.common.by import By
@@ -80,6 +81,13 @@ def test_page_on_the_real_system(live_app, tmp_path):
         assert blocked == [("input_blocked", "self-harm")]
         assert len(pref) == 1 and pref[0][0][0] == [b.get_attribute("data-completion-id"),
                                                    int(b.get_attribute("data-choice-index"))]
+
+        def counted():  # Ray exports the Router's counters on its metrics port every few seconds
+            text = httpx.get(live_app.metrics_url, timeout=10).text
+            return [line for line in text.splitlines() if line.startswith("ray_chatgate_feedback_total{")
+                    and 'verdict="positive"' in line and 'outcome="answered"' in line]
+
+        assert until(counted, 60, "ray_chatgate_feedback_total on the metrics port")
     finally:
         browser.quit()
         with psycopg.connect(dsn) as conn:  # the live system writes to the operator's database: tidy up
