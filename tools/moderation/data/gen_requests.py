@@ -10,7 +10,7 @@ from __future__ import annotations
 from tools.moderation.data.common import LANGS, Row, eval_part, fill, load_yaml, rng
 
 FAMILY = {"harmful": "harmful_request", "benign": "everyday_benign", "tricky": "tricky_benign"}
-PER_TASK = {"en": 14, "de": 8, "fr": 8, "es": 8}  # frames sampled per (task, language) and split
+PER_TASK = {"en": 14, "de": 11, "fr": 11, "es": 11}  # frames sampled per (task, language) and split
 TYPO_RATE = 0.25
 PREAMBLE_RATE = 0.3  # share of rows that get a context sentence in front (both classes alike)
 
