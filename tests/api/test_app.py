@@ -7,6 +7,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from services.api.app import create_app
+from tools import sse
 from tests.pipeline.fakes import FakeBackend, FakeStages
 
 
@@ -162,7 +163,7 @@ async def test_n_choices_come_back_each_with_its_index(client):
     resp = (await client.post("/v1/chat/completions", json=body)).json()
     assert [c["index"] for c in resp["choices"]] == [0, 1]
     async with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as r:
-        chunks = [json.loads(line[6:]) async for line in r.aiter_lines() if line.startswith("data: {")]
+        chunks = [c async for c in sse.aevents(r.aiter_lines())]
     finishes = {c["choices"][0]["index"] for c in chunks if c["choices"] and c["choices"][0].get("finish_reason")}
     assert finishes == {0, 1}
 

@@ -6,7 +6,6 @@ restore it before they finish.
 from __future__ import annotations
 
 import copy
-import json
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ import psutil
 import pytest
 from openai import OpenAI
 
+from tools import sse
+
 pytestmark = pytest.mark.slow
 
 BENIGN = "Explain how a classification algorithm works"
@@ -23,21 +24,17 @@ ABUSIVE = "I want to cut myself tonight"
 MODEL = "smollm2-135m-instruct"
 
 
-def chat(app, content: str, **kw) -> httpx.Response:
+def chat(app, content: str, headers: dict | None = None, **kw) -> httpx.Response:
     body = {"model": MODEL, "messages": [{"role": "user", "content": content}], "max_tokens": 48, "temperature": 0, "seed": 7, **kw}
-    return httpx.post(f"{app.base_url}/v1/chat/completions", json=body, timeout=120)
+    return httpx.post(f"{app.base_url}/v1/chat/completions", json=body, timeout=120, headers=headers)
 
 
 def sse_chunks(app, content: str, **kw) -> list[dict]:
     body = {"model": MODEL, "messages": [{"role": "user", "content": content}], "max_tokens": 48, "temperature": 0,
             "seed": 7, "stream": True, **kw}
-    chunks = []
     with httpx.stream("POST", f"{app.base_url}/v1/chat/completions", json=body, timeout=120) as resp:
         assert resp.status_code == 200
-        for line in resp.iter_lines():
-            if line.startswith("data: ") and line != "data: [DONE]":
-                chunks.append(json.loads(line[6:]))
-    return chunks
+        return list(sse.events(resp.iter_lines()))
 
 
 def text_of(chunks: list[dict]) -> str:
@@ -78,14 +75,44 @@ def test_benign_question_gets_a_model_answer(live_app):
     assert body["usage"]["completion_tokens"] > 0 and "chatgate_moderation" not in body
 
 
-def test_abusive_prompt_gets_the_template_without_calling_the_generator(live_app):
-    before = engine_stats(live_app)["requests_started"]
-    body = chat(live_app, ABUSIVE).json()
+def test_abusive_prompt_gets_the_template_and_its_generation_is_aborted(live_app):
+    """Generation overlaps the input check; a block aborts it at once and nothing generated leaks."""
+    body = chat(live_app, ABUSIVE, max_tokens=400).json()
     assert body["choices"][0]["finish_reason"] == "content_filter"
     assert body["chatgate_moderation"]["stage"] == "input"
     assert "self-harm" in body["chatgate_moderation"]["categories"]
     assert "crisis line" in body["choices"][0]["message"]["content"]
-    assert engine_stats(live_app)["requests_started"] == before
+    assert body["usage"]["completion_tokens"] == 0
+    chunks = sse_chunks(live_app, ABUSIVE, max_tokens=400)
+    assert text_of(chunks) == body["choices"][0]["message"]["content"]
+    assert wait_until(lambda: engine_stats(live_app)["unfinished_requests"] == 0, timeout=3)
+
+
+def test_out_of_range_values_never_reach_the_engine(live_app):
+    for extra in ({"seed": 1180591620717411303424}, {"n": 50}, {"stop": ["x"] * 9}):
+        resp = chat(live_app, BENIGN, **extra)
+        assert resp.status_code == 400 and resp.json()["error"]["param"] in ("seed", "n", "stop"), resp.text
+    resp = httpx.post(f"{live_app.base_url}/v1/moderations", json={"input": "x" * 2_000_000}, timeout=30)
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "request_too_large"
+    assert engine_stats(live_app)["unfinished_requests"] == 0
+
+
+def test_n_choices_and_client_request_ids(live_app):
+    resp = chat(live_app, BENIGN, n=2, temperature=0.8, max_tokens=24, headers=None)
+    body = resp.json()
+    assert [c["index"] for c in body["choices"]] == [0, 1] and all(c["message"]["content"] for c in body["choices"])
+    ids = set()
+    for _ in range(2):
+        r = httpx.post(f"{live_app.base_url}/v1/chat/completions", timeout=120, headers={"x-request-id": "same-id"},
+                       json={"messages": [{"role": "user", "content": BENIGN}], "max_tokens": 4})
+        assert r.status_code == 200 and r.headers["x-request-id"] == "same-id"
+        ids.add(r.json()["id"])
+    assert len(ids) == 2  # never the engine id: two requests with one client id do not collide
+
+
+def test_the_operator_owns_the_stream_mode(live_app):
+    resp = chat(live_app, BENIGN, stream=True, moderation_mode="async")
+    assert resp.status_code == 403 and resp.json()["error"]["code"] == "moderation_mode_not_allowed"
 
 
 def test_stream_equals_non_streamed_answer_for_the_same_seed(live_app):
@@ -132,7 +159,7 @@ def test_malformed_json_and_too_long_prompt(live_app):
 
 def test_client_disconnect_aborts_generation(live_app):
     body = {"model": MODEL, "messages": [{"role": "user", "content": "Write a very long story about a dragon."}],
-            "max_tokens": 400, "stream": True, "moderation_mode": "async"}
+            "max_tokens": 400, "stream": True}
     with httpx.stream("POST", f"{live_app.base_url}/v1/chat/completions", json=body, timeout=120) as resp:
         for i, _ in enumerate(resp.iter_lines()):
             if i > 6:
