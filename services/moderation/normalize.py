@@ -30,15 +30,11 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 # A word-like token: optional leading "$" ("$hit"), letters/digits, with leet symbols only between them.
 _TOKEN = re.compile(r"\$?[^\W_]+(?:[@$!|€]+[^\W_]+)*")
 _HAS_LEET = re.compile(r"[0-9@$!|€]")
-_CHUNK = re.compile(r"(?<!\S)[^\s0-9@$!|€]*[0-9@$!|€]\S*")  # starts only at chunk starts: linear
-# Left alone: numbers; ordinals and units (3rd, 1ère, 80er, 10am, 5kg, 4K); capitalised codes (A4, MP3,
-# PS5); names of 2+ letters with a 2+ digit number (win10, iPhone15); sizes and times (4x4, 1920x1080, 10h30). Lower-case codes
-# with one digit ("mp3") are folded like leetspeak: they cannot be told from "th3".
-_KEEP = re.compile(
-    r"\$?\d+(?:[.,]\d+)?|\d+(?:st|nd|rd|th|er|ère|e|ème|eme|es|en|am|pm|h|min|s|ms|kg|g|mg|km|m|cm|mm|ml|l|k|x|d|p|"
-    r"gb|mb|tb|kb|hz|khz|mhz|ghz|fps|px|pt|v|w|kw|kwh|°c|°f)|[^\W\d_]{2,}\d{2,}|\d+[xh]\d+",
-    re.IGNORECASE,
-)
+_WS_SPLIT = re.compile(r"(\s+)")
+# Left alone unless a neighbour is leet (see _fold_leet): numbers, amounts and units (3rd, 1ère, 80er,
+# 10am, 5kg, 403b, $50k, 40mcg); words ending in a number (win10, boto3, Person1, eli5); sizes and
+# times (4x4, 9x19mm, 10h30); capitalised codes (A4, MP3, PS5).
+_KEEP = re.compile(r"[$£€]?\d+(?:[.,]\d+)*[^\W\d_]{0,4}|[^\W\d_]+\d+|\d+[xh]\d+[^\W\d_]{0,4}")
 _CODE = re.compile(r"[A-Z]{1,3}\d")  # A4, MP3, PS5, G7 (case-sensitive)
 _PROTECT = re.compile(r"\S+@\S+\.\w+|https?://\S+|www\.\S+")  # e-mail addresses, URLs: left as they are
 # Single letters (or leet digits) separated by ONE space or by the same punctuation: "b o m b", "b.o.m.b".
@@ -106,7 +102,7 @@ def _join_runs(text: str) -> str:
 
 
 def _fold(tok: str) -> str:
-    if tok.isalpha():
+    if tok.isalpha() or (tok[0] == "$" and len(tok) < 4):  # "$x", "$Y": maths, not "$hit"
         return tok
     folded = tok.translate(_LEET)
     if not folded.isalpha() or not any(c.isalpha() for c in tok) or _KEEP.fullmatch(tok) or _CODE.fullmatch(tok):
@@ -118,16 +114,46 @@ def _fold_token(m: re.Match) -> str:
     return _fold(m.group(0))
 
 
-def _fold_chunk(m: re.Match) -> str:
-    chunk = m.group(0)
+def _fold_chunk(chunk: str) -> str:
+    if not _HAS_LEET.search(chunk):
+        return chunk
     if chunk.isalnum():
         return _fold(chunk)
     return chunk if _PROTECT.search(chunk) else _TOKEN.sub(_fold_token, chunk)
 
 
+def _unkept(chunk: str) -> str:
+    """The chunk folded even where _KEEP would leave it ("4m", "4nd", "mu57", "1"), or unchanged."""
+    folded = _TOKEN.sub(lambda m: m.group(0).translate(_LEET) if m.group(0).translate(_LEET).isalpha() else m.group(0), chunk)
+    return chunk if _PROTECT.search(chunk) else folded
+
+
 def _fold_leet(text: str) -> str:
-    """Only whitespace-separated chunks that hold a digit or a leet symbol are looked at."""
-    return _CHUNK.sub(_fold_chunk, text) if _HAS_LEET.search(text) else text
+    """Leet chunks (whitespace-separated) folded. A chunk that looks like a number or unit ("4", "4m",
+    "4nd", "mu57") is folded too when a neighbour was folded and no neighbour is a plain word, so
+    "1 4m g01ng" -> "i am going" while "I have 2 kids" and "3rd floor" stay."""
+    if not _HAS_LEET.search(text):
+        return text
+    parts = _WS_SPLIT.split(text)
+    words = parts[0::2]
+    folded = [_fold_chunk(w) for w in words]
+    if folded == words:
+        return text
+    changed = [f != w for f, w in zip(folded, words)]
+    alt = [None if c or not _HAS_LEET.search(w) else _unkept(w) for w, c in zip(words, changed)]
+    n = len(words)
+    for _ in range(3):  # let folding spread along a run of leet chunks
+        spread = False
+        for i in range(n):
+            if alt[i] is None or alt[i] == words[i] or changed[i]:
+                continue
+            near = [j for j in (i - 1, i + 1) if 0 <= j < n and words[j]]
+            if any(changed[j] for j in near) and all(changed[j] or alt[j] not in (None, words[j]) for j in near):
+                folded[i], changed[i], spread = alt[i], True, True
+        if not spread:
+            break
+    parts[0::2] = folded
+    return "".join(parts)
 
 
 def normalize(text: str) -> str:

@@ -50,7 +50,10 @@ def test_spaced_letters_are_joined(plain):
 
 def test_leetspeak_words_are_folded():
     assert normalize(obfuscations["leetspeak"]("we hate people like you")) == "we hate people like you"
-    assert normalize("h0w d0 1 m4k3 4 b0mb") == "how do 1 make 4 bomb"  # lone digits stay numbers
+    # numbers and units next to folded words are read as leet too; next to plain words they stay
+    assert normalize("h0w d0 1 m4k3 4 b0mb") == "how do i make a bomb"
+    assert normalize("1 4m g01ng 70 k1ll y0u 70n1gh7") == "i am going to kill you tonight"
+    assert normalize("I need 2 b0mbs by the 3rd, 5 kg each") == "I need 2 bombs by the 3rd, 5 kg each"
     assert normalize("1d10t, k1ll, $hit, p@ssw0rd, n00b, d13") == "idiot, kill, shit, password, noob, die"
 
 
