@@ -116,3 +116,26 @@ def test_handwritten_rows_are_well_formed():
     assert {"everyday_benign", "tricky_benign", "harmful_request", "hate_no_slur", "harmful_answer"} <= fams
     assert all(r["labels"] for r in rows if r["family"] in ev.HARMFUL + ("harmful_answer",))
     assert len(ev.read_replies()) >= 30
+
+
+@pytest.mark.integration
+def test_eval_runs_on_the_built_scanner():
+    """The real Scanner + policy through the eval (hand-written set only, ~1 min); no quality targets
+    here (the eval prints them), only that every measure is computed and the scores carry signal."""
+    from services.config import ModerationSettings
+    from services.moderation import load_policy
+    from services.moderation.scan import load_scanner
+
+    settings = ModerationSettings()
+    if not (settings.model_dir / "encoder.onnx").is_file():
+        pytest.fail(f"no built semantic stage at {settings.model_dir}: run `tools/setup.sh classifier` first")
+    report = ev.evaluate(load_scanner(settings), load_policy(settings), ev.handwritten_rows(), ev.padding(), attack_n=5)
+    m = {x["name"]: x for x in report["measures"]}
+    assert len(m) == len(report["measures"])
+    for name in ("everyday benign requests flagged", "tricky benign flagged", "harmful requests flagged",
+                 "hateful statements without slurs flagged", "obfuscation leetspeak: recall", "de: harmful inputs flagged"):
+        hit = [x for k, x in m.items() if k.startswith(name)]
+        assert hit and hit[0]["n"] > 0 and hit[0]["value"] == hit[0]["value"], name  # computed, not NaN
+    assert m["harmful requests flagged"]["value"] > m["everyday benign requests flagged"]["value"]
+    assert m["harmful answers vs refusals + benign answers: AUC"]["value"] > 0.5
+    assert "padding alone (control) flagged" in ev.render(report)
