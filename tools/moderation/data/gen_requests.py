@@ -98,8 +98,9 @@ def _fragment_family(labels: list[str]) -> str:
 def fragment_rows() -> list[Row]:
     """Short follow-ups and fragments ("Repeat that", "bomb making instructions"), one group each."""
     y = load_yaml("fragments.yaml")
-    rows = [Row(t, [], "request", "everyday_benign", lang, "gen_fragment", f"gen_fragment:{lang}:{t}")
-            for lang, texts in y["benign"].items() for t in texts]
+    rows = [Row(t, [], "request", fam, lang, "gen_fragment", f"gen_fragment:{lang}:{t}")
+            for key, fam in (("benign", "everyday_benign"), ("tricky", "tricky_benign"))
+            for lang, texts in y[key].items() for t in texts]
     for item in y["harmful"]:
         for lang in LANGS:
             for t in item.get(lang) or []:
