@@ -50,8 +50,10 @@ def _add_options(parser):
     g.add_argument("--mix", type=str, env_var="LOADTEST_MIX", default="",
                    help="user classes and weights, e.g. benign:4,stream:2,abusive (default: all but jobs)")
     g.add_argument("--max-tokens", type=int, env_var="LOADTEST_MAX_TOKENS", default=32)
-    g.add_argument("--moderation-mode", type=str, env_var="LOADTEST_MODERATION_MODE", default="async",
-                   choices=["async", "buffered", "server"], help="streaming users' moderation_mode (server: omit)")
+    g.add_argument("--moderation-mode", type=str, env_var="LOADTEST_MODERATION_MODE", default="server",
+                   choices=["async", "buffered", "server"],
+                   help="streaming users' moderation_mode (server, the default: omit it, the operator's mode "
+                        "applies; async needs streaming.allow_client_async or a listed key)")
     g.add_argument("--think-time", type=float, env_var="LOADTEST_THINK_TIME", default=1.0,
                    help="each user waits uniform(0, N) seconds between requests")
     g.add_argument("--request-timeout", type=float, env_var="LOADTEST_REQUEST_TIMEOUT", default=120.0)

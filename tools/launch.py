@@ -126,15 +126,19 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 def start_live_app(timeout_s: float = 420, extra_env: dict[str, str] | None = None,
-                   app_args: dict | None = None) -> LiveApp:
+                   app_args: dict | None = None, user_config: dict[str, dict] | None = None) -> LiveApp:
     """`extra_env` is added to run.sh's environment; `app_args` is merged into the application's
-    `args` (settings) in the derived Serve config (the fault suite uses both)."""
+    `args` (settings) and `user_config` ({deployment: {...}}) into those deployments' user_config
+    in the derived Serve config (the benchmark and the fault suite use them)."""
     redis_server = RedisServer().start()
     config = yaml.safe_load((ROOT / "deployments.yaml").read_text())
     http_port, metrics_port, dashboard_port = free_port(), free_port(), free_port()
     config = copy.deepcopy(config)
     if app_args:
         _merge(config["applications"][0].setdefault("args", {}), app_args)
+    for d in config["applications"][0]["deployments"]:
+        if d["name"] in (user_config or {}):  # only there: a user_config needs a reconfigure() method
+            _merge(d.setdefault("user_config", {}), user_config[d["name"]])
     config["http_options"]["port"] = http_port
     config["http_options"]["host"] = "127.0.0.1"
     workdir = Path(tempfile.mkdtemp(prefix="chatgate-live-"))

@@ -138,7 +138,8 @@ def bench_chatgate(args, prompts) -> dict:
     app = None
     run_pid, ray_port, redis_port = -1, "-1", -1
     try:
-        app = start_live_app(timeout_s=420)
+        # The operator lets the benchmark's client pick async streams (the default allows only buffered).
+        app = start_live_app(timeout_s=420, user_config={"Router": {"streaming": {"allow_client_async": True}}})
         ready_s = time.monotonic() - t0
         print(f"chatgate ready in {ready_s:.1f}s ({app.base_url})", flush=True)
         results = run_levels(app.base_url, "chatgate", args.modes, args.levels, prompts, args.requests,
