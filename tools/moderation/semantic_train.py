@@ -18,9 +18,10 @@ import numpy as np
 from services.moderation.categories import CATEGORIES
 
 HIDDEN = 512
-EPOCHS = 20
+DROPOUT = 0.5
+EPOCHS = 8
 LR = 3e-3
-WEIGHT_DECAY = 1e-4
+WEIGHT_DECAY = 0.05
 BATCH = 512
 FOLDS = 4
 AUG_SHARE = 0.35  # share of harmful rows that also train as normalise(obfuscate(text))
@@ -86,7 +87,7 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, epochs: i
     wt = torch.from_numpy(w if w is not None else np.ones(len(x), dtype=np.float32))
     pos = yt.sum(0)
     pos_weight = ((len(yt) - pos) / pos.clamp(min=1)).clamp(max=20.0).sqrt()  # rare categories
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.ReLU(), torch.nn.Dropout(0.2),
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.ReLU(), torch.nn.Dropout(DROPOUT),
                               torch.nn.Linear(HIDDEN, y.shape[1]))
     opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
