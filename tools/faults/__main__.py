@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     result.update(command="python -m tools.faults " + " ".join(sys.argv[1:] if argv is None else argv),
                   total_s=round(time.monotonic() - t0, 1), work_dir=str(work))
     table = figures.render(result["faults"], result.get("overload"))
+    lost = result.get("job_results_lost") or {}
+    table += (f"\n\nJob results lost after the job finished: {lost.get('count')} of {lost.get('of_done')} finished jobs "
+              "(record gone at the end of the run, e.g. wiped by the Redis restart)")
     if result.get("fuzz"):
         table += "\n\n" + fuzz.render(result["fuzz"])
     result["table"] = table

@@ -30,8 +30,11 @@ class Prober(threading.Thread):
     def __init__(self, base_url: str, every_s: float = 3.0, jobs: bool = True):
         super().__init__(daemon=True)
         self.base_url, self.every_s, self.jobs = base_url, every_s, jobs
-        self.chats: list[dict] = []  # {t, status, id, blocked, answered_model}
+        self.chats: list[dict] = []  # {t, status, id, blocked, finish}
         self.job_posts: list[dict] = []  # {t, status, id}
+        # The first terminal status seen per job, polled while the run goes on: a job that finished
+        # and whose record a later fault wiped is a lost result, not a lost job.
+        self.job_done: dict[str, str] = {}
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -43,8 +46,20 @@ class Prober(threading.Thread):
                     self.chats.append(self._chat(c, t))
                 else:
                     self.job_posts.append(self._job(c, t))
+                    self._poll_jobs(c)
                 turn += 1
                 self._halt.wait(self.every_s)
+
+    def _poll_jobs(self, c: httpx.Client) -> None:
+        for j in self.job_posts:
+            if j.get("id") and j["id"] not in self.job_done:
+                try:
+                    r = c.get(f"/v1/jobs/{j['id']}", timeout=10)
+                    status = r.json().get("status") if r.status_code == 200 else None
+                except (httpx.HTTPError, ValueError):
+                    return  # the app is down: try again next turn
+                if status in TERMINAL:
+                    self.job_done[j["id"]] = status
 
     def stop(self) -> None:
         self._halt.set()

@@ -121,7 +121,10 @@ def run(faults: list[str], work: Path, baseline_s: float, hold_s: float, settle_
             overload.update(users=5 * cap, capacity=cap, seconds=overload_s,
                             recovery_s=probes.wait_recovered(app.base_url, time.time(), recovery_limit_s))
         job_ids = [j["id"] for j in prober.job_posts if j.get("id")]
-        states = probes.job_states(app.base_url, job_ids, wait_s=300)
+        at_end = probes.job_states(app.base_url, [i for i in job_ids if i not in prober.job_done], wait_s=300)
+        states = {**at_end, **prober.job_done}
+        results_lost = sorted(i for i, s in probes.job_states(app.base_url, list(prober.job_done), 0).items()
+                              if s == "missing")  # finished, then its record vanished (e.g. Redis restart)
         time.sleep(10)  # the Router's audit publisher and the worker flush
         blocked = [c["id"] for c in prober.chats if c.get("blocked") and c.get("id")]
         audited = probes.audited_ids(stack.pg.dsn, blocked, stack.spool, app.env["CHATGATE_QUEUE__BROKER_URL"],
@@ -134,7 +137,8 @@ def run(faults: list[str], work: Path, baseline_s: float, hold_s: float, settle_
             f.update(figures.probe_figures(figures.in_window(prober.chats, ph["start"], ph["end"]),
                                            figures.in_window(prober.job_posts, ph["start"], ph["end"]), states, audited))
             out.append(f)
-        return {"faults": out, "overload": overload, "stack": stack}
+        return {"faults": out, "overload": overload, "stack": stack,
+                "job_results_lost": {"count": len(results_lost), "of_done": len(prober.job_done)}}
     except BaseException:
         prober.stop()
         stop(load)
