@@ -52,8 +52,7 @@ def run(base_url: str, out_dir: Path, max_examples: int = 25, timeout_s: int = 9
     unfinished, settle_s = wait_engine_idle(base_url, 120)
     server_errors = re.findall(r"Server error", output)
     return {"command": " ".join(cmd), "exit_code": rc, "seconds": round(time.monotonic() - t0, 1),
-            "summary": [ln.strip() for ln in output.splitlines() if re.search(r"\b(passed|failed|errored|skipped)\b|"
-                                                                              r"Test cases|Operations|API probing", ln)][-8:],
+            "summary": [ln.strip() for ln in output.splitlines() if re.search(r"\d+ generated|Tested: \d+|⚠️", ln)][-8:],
             "server_errors": len(server_errors),
             "reproduce": [ln.strip() for ln in output.splitlines() if ln.strip().startswith("curl ")][:20],
             "engine_unfinished_after": unfinished, "engine_settle_s": settle_s, "log": str(out_dir / "fuzz.log")}
