@@ -263,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = ModerationSettings() if args.model_dir is None else ModerationSettings(model_dir=args.model_dir)
     data = (args.data or settings.model_dir) / "eval.jsonl"
+    if not data.is_file():
+        raise SystemExit(f"no {data}: build the classifier (tools/setup.sh classifier) or pass --data DIR "
+                         "(python -m tools.moderation.data --out DIR writes one)")
     rows = [json.loads(x) for x in data.read_text(encoding="utf-8").split("\n") if x.strip()]
     rows = capped(rows, args.per_family) + handwritten_rows()
     report = evaluate(load_scanner(settings), load_policy(settings), rows, padding(), args.attack)
