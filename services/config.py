@@ -118,11 +118,12 @@ class AdmissionSettings(BaseModel):
     """Bounded work per Router replica: beyond it a fast 429 with Retry-After, never a long queue."""
 
     model_config = ConfigDict(extra="forbid")  # a misspelt key fails loudly
-    # Sized so the engine's batch stays full at the benchmark's c=32 on 2 cores; a lower max_active
-    # trades throughput for latency under overload (docs/faults.md).
-    max_active: int = Field(default=32, ge=1)  # chat completions being answered at once
-    max_waiting: int = Field(default=64, ge=0)  # waiting for a slot; more are rejected at once
-    max_wait_s: float = Field(default=2.0, ge=0)  # queue-wait budget, then 429
+    # What one CPU engine answers at once without stretching each answer much (measured: 8 share
+    # decode steps at ~1.5x a single stream's time, 32 at ~4x; docs/faults.md). More concurrency
+    # buys throughput at the cost of every accepted request's latency.
+    max_active: int = Field(default=8, ge=1)  # chat completions being answered at once
+    max_waiting: int = Field(default=16, ge=0)  # waiting for a slot; more are rejected at once
+    max_wait_s: float = Field(default=0.5, ge=0)  # queue-wait budget, then 429 (well inside 2 s)
     retry_after_s: int = Field(default=2, ge=1)
     # The generator must start answering within this (prefill included), else 503.
     first_token_timeout_s: float = Field(default=60.0, gt=0)

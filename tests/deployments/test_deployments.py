@@ -196,7 +196,7 @@ def test_settings_refuse_misspelt_keys_and_merge_args_deeply(monkeypatch):
     monkeypatch.setenv("CHATGATE_API__KEYS", "k1")
     settings = load_settings({"api": {"admission": {"max_active": 3}}})
     assert settings.api.keys == "k1" and settings.api.admission.max_active == 3
-    assert settings.api.admission.max_waiting == 64  # the rest of the block keeps its defaults
+    assert settings.api.admission.max_waiting == 16  # the rest of the block keeps its defaults
     with pytest.raises(ValueError):
         load_settings({"generater": {"dtype": "float32"}})
     with pytest.raises(ValidationError):

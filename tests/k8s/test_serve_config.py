@@ -16,7 +16,7 @@ from tools.k8s.render import CHART, helm_template
 from tools.k8s.settings_schema import USER_CONFIGS
 
 # Router: streaming and guard (fail_open moved there from the moderation deployments); args: admission.
-USER = {"args": {"generator": {"max_model_len": 4096}, "api": {"admission": {"max_active": 8}}},
+USER = {"args": {"generator": {"max_model_len": 4096}, "api": {"admission": {"max_active": 4}}},
         "deployments": {"Generator": {"num_replicas": 2, "ray_actor_options": {"num_gpus": 2}},
                         "Router": {"max_queued_requests": 32,
                                    "user_config": {"streaming": {"mode": "async"}, "guard": {"fail_open": True}}},
@@ -76,7 +76,7 @@ def test_user_serve_overrides_merge_over_the_profile() -> None:
     assert router["user_config"]["guard"]["fail_open"] is True
     assert router["user_config"]["guard"]["moderation_timeout_s"] == 5
     assert router["user_config"]["streaming"]["window_chars"] == 200
-    assert got["applications"][0]["args"]["api"]["admission"] == {"max_active": 8, "max_waiting": 64, "max_wait_s": 2}
+    assert got["applications"][0]["args"]["api"]["admission"] == {"max_active": 4, "max_waiting": 16, "max_wait_s": 0.5}
 
 
 @pytest.mark.parametrize("variant", ["default", "gpu"])
@@ -119,7 +119,7 @@ def test_args_and_user_configs_are_real_settings(renders: dict[str, Docs], varia
                 assert getattr(applied, section).model_dump(include=set(fields)) == fields
     assert with_config == set(USER_CONFIGS), "a deployment with a reconfigure() lost its user_config (or got one)"
     if variant == "user":
-        assert settings.api.admission.max_active == 8 and settings.generator.max_model_len == 4096
+        assert settings.api.admission.max_active == 4 and settings.generator.max_model_len == 4096
 
 
 def test_values_schema_accepts_deployments_yaml_as_overrides() -> None:

@@ -138,8 +138,12 @@ def bench_chatgate(args, prompts) -> dict:
     app = None
     run_pid, ray_port, redis_port = -1, "-1", -1
     try:
-        # The operator lets the benchmark's client pick async streams (the default allows only buffered).
-        app = start_live_app(timeout_s=420, user_config={"Router": {"streaming": {"allow_client_async": True}}})
+        # The operator lets the benchmark's client pick async streams (the default allows only buffered),
+        # and admission control lets every level's requests in (bare vLLM has none; the bench measures
+        # what the pipeline costs at a given concurrency, the fault suite measures admission).
+        top = max(args.levels)
+        app = start_live_app(timeout_s=420, user_config={"Router": {"streaming": {"allow_client_async": True}}},
+                             app_args={"api": {"admission": {"max_active": max(top, 8), "max_waiting": top}}})
         ready_s = time.monotonic() - t0
         print(f"chatgate ready in {ready_s:.1f}s ({app.base_url})", flush=True)
         results = run_levels(app.base_url, "chatgate", args.modes, args.levels, prompts, args.requests,
