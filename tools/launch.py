@@ -126,7 +126,8 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 def start_live_app(timeout_s: float = 420, extra_env: dict[str, str] | None = None,
-                   app_args: dict | None = None, user_config: dict[str, dict] | None = None) -> LiveApp:
+                   app_args: dict | None = None, user_config: dict[str, dict] | None = None,
+                   wait_ready: bool = True) -> LiveApp:
     """`extra_env` is added to run.sh's environment; `app_args` is merged into the application's
     `args` (settings) and `user_config` ({deployment: {...}}) into those deployments' user_config
     in the derived Serve config (the benchmark and the fault suite use them)."""
@@ -170,6 +171,8 @@ def start_live_app(timeout_s: float = 420, extra_env: dict[str, str] | None = No
     env["RAY_ADDRESS"] = f"127.0.0.1:{env['CHATGATE_RAY_PORT']}"
     app = LiveApp(f"http://127.0.0.1:{http_port}", f"http://127.0.0.1:{metrics_port}/metrics", dashboard_port,
                   redis_server, config, config_path, env, proc, log_path)
+    if not wait_ready:  # the caller watches readiness itself (tools/stopcheck.py)
+        return app
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:

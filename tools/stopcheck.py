@@ -3,7 +3,8 @@
     flock /tmp/chatgate-live.lock python -m tools.stopcheck
 
 Starts the whole system through tools/launch.py (own Redis, free ports, one Celery worker), sends
-one chat request so vLLM has worked, plants decoys that belong to "another instance" (a process
+one chat request so vLLM has worked (if /readyz answers within 420 s; else it stops with vLLM's
+engine up, as a Ctrl-C during start-up would, and says so), plants decoys that belong to "another instance" (a process
 titled VLLM::EngineCore whose parent is init, an unmapped /dev/shm/psm_* file, a Ray-like temp
 dir), then stops it and prints: seconds to stop, this run's processes and /dev/shm files before
 and after, and whether the decoys survived. Exit 1 if anything of ours is left or a decoy is gone.
@@ -35,15 +36,47 @@ def _decoys() -> tuple[subprocess.Popen, Path, Path]:
     return proc, shm, tmp
 
 
+READY_S = 420
+
+
+def _wait_ready(app, run_id: str, run_dir: Path, t_start: float) -> float | None:
+    """Seconds until /readyz answered 200; None if it did not within READY_S (then at least vLLM's
+    EngineCore must have been up for 20 s, so the stop still has an engine to shut down)."""
+    engine_since = None
+    while time.monotonic() - t_start < READY_S and app.proc.poll() is None:
+        try:
+            if httpx.get(f"{app.base_url}/readyz", timeout=5).status_code == 200:
+                return time.monotonic() - t_start
+        except httpx.HTTPError:
+            pass
+        titles = {runscope._read(f"/proc/{p}/comm").decode().strip() for p in runscope.scope(run_id, run_dir)}
+        if engine_since is None and any(t.startswith("VLLM::EngineCor") for t in titles):
+            engine_since = time.monotonic()
+        time.sleep(2)
+    if app.proc.poll() is not None:
+        raise RuntimeError(f"run.sh exited during start-up: {app.log_path.read_text()[-3000:]}")
+    while engine_since is None or time.monotonic() - engine_since < 20:
+        titles = {runscope._read(f"/proc/{p}/comm").decode().strip() for p in runscope.scope(run_id, run_dir)}
+        if engine_since is None and any(t.startswith("VLLM::EngineCor") for t in titles):
+            engine_since = time.monotonic()
+        if time.monotonic() - t_start > READY_S + 300:
+            raise RuntimeError("vLLM's EngineCore never started")
+        time.sleep(2)
+    return None
+
+
 def main() -> int:
     t_start = time.monotonic()
-    app = start_live_app(timeout_s=600, extra_env={"CHATGATE_WORKERS": "1", "CHATGATE_WORKER_METRICS_PORT": str(free_port())})
-    ready_s = time.monotonic() - t_start
+    app = start_live_app(extra_env={"CHATGATE_WORKERS": "1", "CHATGATE_WORKER_METRICS_PORT": str(free_port())},
+                         wait_ready=False)
     run_id, run_dir = app.env["CHATGATE_RUN_ID"], Path(app.env["CHATGATE_RUN_DIR"])
     decoy, decoy_shm, decoy_dir = _decoys()
     try:
-        r = httpx.post(f"{app.base_url}/v1/chat/completions", timeout=120,
-                       json={"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8})
+        ready_s = _wait_ready(app, run_id, run_dir, t_start)
+        status = "-"
+        if ready_s is not None:
+            status = str(httpx.post(f"{app.base_url}/v1/chat/completions", timeout=120, json={
+                "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}).status_code)
         procs = runscope.scope(run_id, run_dir)
         pids = set(procs)
         ours_shm = set().union(*(runscope.shm_files(p) for p in pids))
@@ -56,8 +89,9 @@ def main() -> int:
         shm_left = sorted(f for f in ours_shm if Path(f).exists())
         decoys_ok = decoy.poll() is None and decoy_shm.exists() and decoy_dir.exists()
         rows = [
-            ("ready after (s)", f"{ready_s:.0f}"),
-            ("chat request", str(r.status_code)),
+            ("ready after (s)", f"{ready_s:.0f}" if ready_s is not None else
+             f"not within {READY_S} s (stopped with the engine up, as a Ctrl-C during start-up would)"),
+            ("chat request", status),
             ("this run's processes before stop", f"{len(pids)} ({', '.join(titles)})"[:200]),
             ("this run's /dev/shm files before stop", str(len(ours_shm))),
             ("time to stop (s)", f"{stop_s:.1f}"),
