@@ -1,8 +1,9 @@
 """The tiny track, trained once per test session in a temporary runs folder (fixed seeds, small
-step counts: a few minutes on 2 cores). Data wheels come from the shared training cache."""
+step counts: ~3 minutes on 2 cores). Data wheels come from the shared training cache."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +60,10 @@ def tiny_configs(root: Path, export: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> Tiny:
-    root = tmp_path_factory.mktemp("training-runs")
+    # CHATGATE_TRAINING_TEST_RUNS: keep the runs in that folder, so a later session (e.g. the slow
+    # tests under the live lock) reuses them; runs are keyed by their inputs, so only identical ones are.
+    keep = os.environ.get("CHATGATE_TRAINING_TEST_RUNS")
+    root = Path(keep) if keep else tmp_path_factory.mktemp("training-runs")
     export = write_export(tmp_path_factory.mktemp("export"))
     cfg = tiny_configs(root, export)
     out = {"pretrain": runner.run("pretrain", cfg["pretrain"]), "sft": runner.run("sft", cfg["sft"]),
