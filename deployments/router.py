@@ -98,9 +98,9 @@ class Router:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Ray Serve calls this after __init__: the routes live in services.api (and services.web)."""
-        from services.web import create_web_router
+        from services.web import create_web_routes
 
-        return create_app(self, extra_routers=[create_web_router(self.settings, self.recorder)])
+        return create_app(self, extra_routers=[create_web_routes(self.settings, self.recorder)])
 
     def __del__(self) -> None:
         # Flush what the audit trail and the completion records still hold (graceful shutdown).

@@ -173,9 +173,9 @@ def _require_api_keys(app: FastAPI, keys: set[str]) -> None:
 
 
 def _include_jobs(app: FastAPI, settings: Settings) -> None:
-    from services.api.jobs import create_jobs_router
+    from services.api.jobs import create_jobs_routes
 
-    app.include_router(create_jobs_router(settings))
+    app.include_router(create_jobs_routes(settings))
 
 
 __all__ = ["Backend", "create_app", "error_response"]

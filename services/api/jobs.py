@@ -1,7 +1,7 @@
 """The `/v1/jobs` endpoints: HTTP in, HTTP out. The jobs domain (services/jobs) does the work;
 every job is scoped to `request.state.api_key_id` (set by the auth middleware; None when keys are off).
 
-    app.include_router(create_jobs_router(settings))
+    app.include_router(create_jobs_routes(settings))
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def parse_job_body(raw: bytes | str, *, max_batch: int) -> tuple[str, list[dict[
     return kind, bodies
 
 
-def create_jobs_router(settings: Settings, *, enqueue: Enqueue | None = None,
+def create_jobs_routes(settings: Settings, *, enqueue: Enqueue | None = None,
                        store: AsyncJobStore | None = None) -> APIRouter:
     """`enqueue`/`store` are injectable for tests; by default Celery and the configured Redis."""
     service = JobService(settings, enqueue=enqueue, store=store)

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from services.api.errors import APIError, install_error_handlers
-from services.api.jobs import create_jobs_router, parse_job_body
+from services.api.jobs import create_jobs_routes, parse_job_body
 from services.config import load_settings
 from services.jobs.models import JobRecord, body_hash
 
@@ -62,7 +62,7 @@ def _app(store, enqueue) -> FastAPI:
         request.state.api_key_id = request.headers.get("x-test-tenant")
         return await call_next(request)
 
-    app.include_router(create_jobs_router(load_settings(), store=store, enqueue=enqueue))
+    app.include_router(create_jobs_routes(load_settings(), store=store, enqueue=enqueue))
     return app
 
 

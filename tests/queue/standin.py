@@ -4,7 +4,7 @@
   containing "ABUSIVE" is "blocked at input": finish_reason content_filter, `chatgate_moderation`,
   the template text, and an audit event published through the real `AuditPublisher` — exactly
   what the real Router is meant to do.
-- `/v1/jobs*`: the real `create_jobs_router(settings)` with the real error handlers, behind the
+- `/v1/jobs*`: the real `create_jobs_routes(settings)` with the real error handlers, behind the
   real API-key middleware (on when CHATGATE_API__KEYS is set).
 - `POST /_control` {"delay_s", "fail_status", "fail_times", "retry_after"}; `GET /_stats`.
 
@@ -27,7 +27,7 @@ from services.api.errors import APIError, install_error_handlers
 from services.api.schemas import ChatCompletionRequest
 from services.audit import AuditEvent, AuditPublisher
 from services.config import load_settings
-from services.api.jobs import create_jobs_router
+from services.api.jobs import create_jobs_routes
 
 TEMPLATE_TEXT = "I can't help with that request."
 
@@ -35,7 +35,7 @@ settings = load_settings()
 app = FastAPI()
 install_error_handlers(app)
 _require_api_keys(app, settings.api.key_set())  # the real auth middleware: bearer keys, api_key_id
-app.include_router(create_jobs_router(settings))
+app.include_router(create_jobs_routes(settings))
 publisher = AuditPublisher(settings)
 control: dict[str, Any] = {"delay_s": 0.0, "fail_status": 0, "fail_times": 0, "retry_after": None,
                            "unavailable_times": 0}

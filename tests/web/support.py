@@ -16,7 +16,7 @@ from services.config import Settings
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.recorder import CompletionRecorder
 from services.pipeline.hooks import answer_hook
-from services.web import create_web_router
+from services.web import create_web_routes
 from tests.pipeline.fakes import FakeBackend, FakeStages
 
 KEYS = ("key-alice", "key-bob")
@@ -34,7 +34,7 @@ class WebApp:
         self.metrics = FeedbackMetrics("prometheus", registry=self.registry)
         self.recorder = CompletionRecorder(self.settings, metrics=self.metrics)
         self.backend.pipeline.on_answer = answer_hook(self.settings, self.recorder)  # as deployments/router.py
-        router = create_web_router(self.settings, self.recorder, store=feedback_store)
+        router = create_web_routes(self.settings, self.recorder, store=feedback_store)
         self.app = create_app(self.backend, extra_routers=[router])
 
     def count(self, **labels: str) -> float:

@@ -33,7 +33,7 @@ _HEADERS = {
 }
 
 
-def create_web_router(settings: Settings, recorder: CompletionRecorder | None = None, *,
+def create_web_routes(settings: Settings, recorder: CompletionRecorder | None = None, *,
                       store: FeedbackStore | None = None, metrics: FeedbackMetrics | None = None) -> APIRouter:
     router = APIRouter()
     # Its own connection: feedback reads never queue behind the recorder's batch writes.
