@@ -86,7 +86,8 @@ def load_yaml(name: str) -> dict:
     return yaml.safe_load((TEMPLATES / name).read_text(encoding="utf-8"))
 
 
-_FR_ELISION = re.compile(r"\b([DdJjLlMmNnSsTt]e|[Qq]ue) ([aeiouyhéèêàâîôûAEIOUYHÉÈÊÀÂÎÔÛ])")
+# (not before an aspirated h: le héros, la haine, la hache)
+_FR_ELISION = re.compile(r"\b([DdJjLlMmNnSsTt]e|[Qq]ue) (?!h[ée]ros|haine|hache|honte|hasard|huit)([aeiouyhéèêàâîôûAEIOUYHÉÈÊÀÂÎÔÛ])")
 # Preposition + article contractions, applied only where a slot value meets the template text
 # ("de {g}" + "les réfugiés" -> "des réfugiés"), never to a pronoun ("de les tuer" stays).
 _CONTRACT = {"fr": (("de ", "le ", "du "), ("de ", "les ", "des "), ("à ", "le ", "au "), ("à ", "les ", "aux ")),

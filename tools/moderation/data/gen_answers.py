@@ -14,13 +14,23 @@ REFUSALS = {"en": 3, "de": 2, "fr": 2, "es": 2}
 SELF_HARM = {"self-harm/instructions", "self-harm/intent", "self-harm"}
 
 
+_YOU = {"my": "your", "myself": "yourself", "me": "you", "I": "you", "I'm": "you're", "mine": "yours", "am": "are"}
+
+
+def _you(task: str, lang: str) -> str:
+    """The user's task as the assistant says it back (en): "kill my husband" -> "kill your husband"."""
+    if lang != "en":
+        return task
+    return " ".join(_YOU.get(w, w) for w in task.split())
+
+
 def _request(frames: list[str], task: str, lang: str, r) -> str:
     f = r.choice(frames)
     return fill(f, "t", task, lang)
 
 
 def _comply(frame: str, task: str, steps: list[str], lang: str) -> str:
-    text = frame.replace("{t}", task)
+    text = frame.replace("{t}", _you(task, lang))
     for i, s in enumerate(steps[:3], 1):
         text = text.replace("{S%d}" % i, cap_first(s)).replace("{s%d}" % i, s)
     return fix_grammar(text, lang) if "\n" not in text else text
@@ -64,7 +74,7 @@ def answer_rows() -> list[Row]:
             if harmful:
                 pool = support_pool if SELF_HARM & set(labels) else refuse_pool
                 for frame in r.sample(pool[split], min(REFUSALS[lang], len(pool[split]))):
-                    add(fill(frame, "t", t[lang], lang), "refusal", [], "gen_refusal")
+                    add(fill(frame, "t", _you(t[lang], lang), lang), "refusal", [], "gen_refusal")
     return rows
 
 
