@@ -73,6 +73,7 @@ def test_rates_auc_and_languages_on_a_fake_scanner():
     full = {x["name"]: x for x in report["measures"]}
     assert full["de: harmful inputs flagged"]["value"] == 1.0 and full["de: harmful inputs flagged"]["verdict"] == "PASS"
     assert full["de: benign inputs flagged"]["value"] == 0.0 and full["de: benign inputs flagged"]["n"] == 1
+    assert report["by_family_source_lang"]["everyday_benign|t|en"] == {"n": 4, "flagged": 0.25}
     cats = report["categories"]
     assert cats["violence"]["positives"] == 5 and cats["violence"]["recall"] == pytest.approx(4 / 5)
     assert cats["violence"]["precision"] == pytest.approx(4 / 5)  # the benign "bomb" text

@@ -232,7 +232,12 @@ def evaluate(scanner, policy, rows: list[dict], pads: dict[str, list[str]], atta
         y = np.array([c in r["labels"] for r in rows])
         p, r_, f = prf(y, hits[:, j])
         cats[c] = {"positives": int(y.sum()), "precision": p, "recall": r_, "f1": f}
-    return {"n_rows": len(rows), "measures": [asdict(m) | {"verdict": m.verdict} for m in measures], "categories": cats}
+    by = defaultdict(list)  # flagged share per (family, source, language): where a miss comes from
+    for r, f in zip(rows, flagged):
+        by[f"{r['family']}|{r['source'].split(':')[0]}|{r['lang']}"].append(bool(f))
+    breakdown = {k: {"n": len(v), "flagged": sum(v) / len(v)} for k, v in sorted(by.items())}
+    return {"n_rows": len(rows), "measures": [asdict(m) | {"verdict": m.verdict} for m in measures], "categories": cats,
+            "by_family_source_lang": breakdown}
 
 
 def render(report: dict) -> str:
@@ -253,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model-dir", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=None, help="folder with eval.jsonl (default: the model folder)")
-    ap.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
+    ap.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON (+ flagged share per family, source, language)")
     ap.add_argument("--per-family", type=int, default=300, help="rows per (family, language) at most; 0 = all")
     ap.add_argument("--attack", type=int, default=60, help="harmful rows per (family, language) for the attack measures; 0 = all")
     args = ap.parse_args(argv)
