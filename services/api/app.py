@@ -61,11 +61,10 @@ def create_app(backend: Backend, extra_routers: list | None = None) -> FastAPI:
     async def chat_completions(body: ChatCompletionRequest, request: Request):
         check_model(body.model)
         turn = build_turn(body, request, backend.settings)  # read per request: reconfigure may swap it
-        headers = {"x-request-id": turn.correlation_id} if turn.correlation_id else None
         if not body.stream:
             async with admission.slot():
                 answer = await backend.pipeline.complete(turn)
-            return JSONResponse(responses.completion(answer, model_name), headers=headers)
+            return JSONResponse(responses.completion(answer, model_name))
         await admission.acquire()
         try:
             events = await backend.pipeline.stream(turn)  # 4xx/503 raised here, before any byte
@@ -74,7 +73,7 @@ def create_app(backend: Backend, extra_routers: list | None = None) -> FastAPI:
             raise
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = responses.stream_chunks(events, turn.completion_id, model_name, turn.n, include_usage)
-        return EventSourceResponse(_sse(chunks, admission), ping=15, headers=headers)
+        return EventSourceResponse(_sse(chunks, admission), ping=15)
 
     @app.post("/v1/moderations")
     async def moderations(body: ModerationRequest):
