@@ -21,7 +21,9 @@ from typing import Any
 from tools.bench.targets import gate_metrics
 
 BASELINE = Path(__file__).resolve().parent / "baseline-short.json"
-FLOOR = {"ratio": 0.03, "ms": 20.0}
+# Floors wide enough for a different or busier machine than the one calibrated on (the CI box is
+# shared; two runs on it underestimated the spread): the gate catches gross regressions only.
+FLOOR = {"ratio": 0.15, "ms": 100.0}
 SPREAD_FACTOR = 1.5
 
 
