@@ -61,6 +61,15 @@ class ChoiceStream:
     def _check(self, window: Window) -> asyncio.Future:
         return asyncio.ensure_future(self.guard.check("output", [window.text], self.ctx, [window]))
 
+    async def _take(self, window: Window, checks: list[tuple[Window, asyncio.Future]]) -> tuple[Block | None, Delta | None]:
+        """Buffered: check the window now and release its text if it passed. Async: its text is
+        already out; check it alongside."""
+        if self.mode == "async":
+            checks.append((window, self._check(window)))
+            return None, None
+        block = await self._check(window)
+        return block, None if block is not None else self._release(window)
+
     async def events(self) -> AsyncIterator[Event]:
         splitter = WindowSplitter(self.streaming)
         checks: list[tuple[Window, asyncio.Future]] = []  # async mode: checks in flight
@@ -80,21 +89,15 @@ class ChoiceStream:
                 if self.mode == "async":
                     yield self._delta(step.text)
                 while block is None and (window := splitter.next_window()) is not None:
-                    if self.mode == "buffered":
-                        block = await self._check(window)
-                        if block is None:
-                            yield self._release(window)
-                    else:
-                        checks.append((window, self._check(window)))
+                    block, delta = await self._take(window, checks)
+                    if delta is not None:
+                        yield delta
                 if block is None and self.mode == "async":
                     block = self._first_flag(checks)
             if block is None and (window := splitter.next_window(final=True)) is not None:
-                if self.mode == "buffered":
-                    block = await self._check(window)
-                    if block is None:
-                        yield self._release(window)
-                else:
-                    checks.append((window, self._check(window)))
+                block, delta = await self._take(window, checks)
+                if delta is not None:
+                    yield delta
             if block is None and checks:
                 await asyncio.wait([t for _, t in checks])
                 block = self._first_flag(checks)
