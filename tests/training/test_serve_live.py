@@ -54,4 +54,8 @@ def test_trained_tiny_model_is_served_and_moderated(live_app, tiny):
         assert blocked["chatgate_moderation"]["stage"] == "input"
     finally:
         live_app.redeploy(original)
-        wait_for_model(live_app, original["applications"][0]["args"]["generator"]["served_model_name"])
+        # the name the original config serves: its own, else the model store's (SmolLM2 unless promoted)
+        from services.config import GeneratorSettings
+
+        generator = original["applications"][0]["args"]["generator"]
+        wait_for_model(live_app, generator.get("served_model_name") or GeneratorSettings().served_model_name)

@@ -77,7 +77,9 @@ def judge(report: dict) -> list[dict[str, str]]:
 
 def gate_metrics(report: dict) -> dict[str, dict[str, Any]]:
     """The ratios the short benchmark guards against regression, each with the direction that is
-    better: throughput ratios (higher), e2e / inter-token ratios and added TTFT (lower)."""
+    better: throughput ratios (higher), e2e ratios and added TTFT (lower). The inter-token p99 ratio
+    is printed, not guarded: in a short run it is about the third-largest of ~250 gaps, and it
+    moved 0.9x -> 7.7x between two runs of the same code on this shared box."""
     out: dict[str, dict[str, Any]] = {}
     for r in ratio_rows(report):
         key = f"{r['mode']} c={r['level']}"
@@ -85,5 +87,4 @@ def gate_metrics(report: dict) -> dict[str, dict[str, Any]]:
         out[f"e2e_p50_ratio {key}"] = {"value": r["e2e_p50_ratio"], "better": "lower", "unit": "ratio"}
         if r["mode"] != "non-stream":
             out[f"ttft_p50_delta_ms {key}"] = {"value": r["ttft_p50_delta_ms"], "better": "lower", "unit": "ms"}
-            out[f"itl_p99_ratio {key}"] = {"value": r["itl_p99_ratio"], "better": "lower", "unit": "ratio"}
     return {k: v for k, v in out.items() if v["value"] is not None}
