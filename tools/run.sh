@@ -44,7 +44,7 @@ export RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S=${RAY_SERVE_HAPROXY_HARD_STOP_AFTER_S
 # the pid and /dev/shm lists. Stopping touches nothing of another instance: no `ray stop`, no name
 # or age matching.
 export CHATGATE_RUN_ID=${CHATGATE_RUN_ID:-run-$$-$(date +%s%N)}
-RUN_DIR=${CHATGATE_RUN_DIR:-$(mktemp -d /tmp/chatgate-run-XXXXXX)}  # keep it short: Ray's socket paths are under it
+RUN_DIR=${CHATGATE_RUN_DIR:-$(mktemp -d /tmp/cgXXXXX)}  # short: Ray and HAProxy put Unix sockets (<= 107 chars) under it
 # Ray Serve's HAProxy config, sockets and server state (default /tmp/haproxy-serve, shared by all).
 mkdir -p "$RUN_DIR/haproxy"
 export RAY_SERVE_HAPROXY_CONFIG_FILE_LOC=$RUN_DIR/haproxy/haproxy.cfg
