@@ -12,17 +12,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 from services.config import GuardSettings
 from services.moderation.base import ModerationVerdict, failed_closed_verdict
 from services.observability.metrics import PipelineMetrics
-from services.pipeline.outcome import Block
+from services.pipeline.outcome import Block, Direction
 from services.pipeline.windows import Window
 from services.templates.store import Template, builtin_template, load_builtin
 
 log = logging.getLogger("chatgate.guard")
-from services.pipeline.outcome import Direction  # noqa: E402
 
 
 class ModerationStages(Protocol):
