@@ -77,14 +77,16 @@ def judge(report: dict) -> list[dict[str, str]]:
 
 def gate_metrics(report: dict) -> dict[str, dict[str, Any]]:
     """The ratios the short benchmark guards against regression, each with the direction that is
-    better: throughput ratios (higher), e2e ratios and added TTFT (lower). The inter-token p99 ratio
-    is printed, not guarded: in a short run it is about the third-largest of ~250 gaps, and it
-    moved 0.9x -> 7.7x between two runs of the same code on this shared box."""
+    better: throughput ratios (higher), e2e ratios and added TTFT at c=1 (lower). Printed, not
+    guarded: the inter-token p99 ratio (in a short run about the third-largest of ~250 gaps; it
+    moved 0.9x -> 7.7x between two runs of the same code on this shared box) and the added TTFT
+    above c=1 (the p50 of 8 requests that start together, i.e. where one lands in the Router's
+    queue: 49 -> 130 -> 811 ms on the same code, and 570 ms in a CI run whose other ratios held)."""
     out: dict[str, dict[str, Any]] = {}
     for r in ratio_rows(report):
         key = f"{r['mode']} c={r['level']}"
         out[f"tok_ratio {key}"] = {"value": r["tok_ratio"], "better": "higher", "unit": "ratio"}
         out[f"e2e_p50_ratio {key}"] = {"value": r["e2e_p50_ratio"], "better": "lower", "unit": "ratio"}
-        if r["mode"] != "non-stream":
+        if r["mode"] != "non-stream" and r["level"] == 1:
             out[f"ttft_p50_delta_ms {key}"] = {"value": r["ttft_p50_delta_ms"], "better": "lower", "unit": "ms"}
     return {k: v for k, v in out.items() if v["value"] is not None}
