@@ -16,7 +16,9 @@ from services.moderation import (
     load_policy,
 )
 from services.moderation.categories import CATEGORIES_FILE, load_category_defaults, policy_from_mapping
-from tools.moderation import build, convert
+from tools.moderation import build
+from tools.moderation.lexical import heads as lexical_heads
+from tools.moderation.lexical.legacy_data import split_of
 
 MUST_PASS = [
     "Explain how a classification algorithm works",
@@ -55,8 +57,8 @@ def test_categories_are_openai_style_names_plus_profanity():
 
 
 def test_build_emits_the_runtime_categories_in_order():
-    # the artifact's `scores` columns are convert.CATEGORIES; the runtime names them with CATEGORIES
-    assert tuple(convert.CATEGORIES) == CATEGORIES
+    # the artifact's `scores` columns are lexical_heads.CATEGORIES; the runtime names them with CATEGORIES
+    assert tuple(lexical_heads.CATEGORIES) == CATEGORIES
 
 
 def test_categories_yaml_covers_every_category_and_nothing_else():
@@ -133,7 +135,7 @@ def test_load_classifier_rejects_an_artifact_with_other_categories(tmp_path):
 
 def test_must_pass_sentences_are_not_training_seeds():
     """The tests' sentences must not be in the hand-written training seeds (else they prove nothing)."""
-    seed = yaml.safe_load((Path(convert.__file__).with_name("seed.yaml")).read_text())
+    seed = yaml.safe_load((Path(build.__file__).with_name("seed.yaml")).read_text())
     seeds = {t.lower() for texts in seed["positive"].values() for t in texts} | {t.lower() for t in seed["benign"]}
     seeds |= {t.lower() for t in seed.get("benign_replies", [])}
     for text in MUST_PASS + MUST_FLAG:
@@ -144,7 +146,7 @@ def test_eval_replies_are_not_training_seeds():
     """tools/moderation/eval_replies.txt is eval-only: none of its lines may be a seed."""
     from tools.moderation import eval as mod_eval
 
-    seed = yaml.safe_load((Path(convert.__file__).with_name("seed.yaml")).read_text())
+    seed = yaml.safe_load((Path(build.__file__).with_name("seed.yaml")).read_text())
     seeds = {t.lower() for texts in seed["positive"].values() for t in texts}
     seeds |= {t.lower() for t in seed["benign"] + seed.get("benign_replies", [])}
     replies = mod_eval.read_replies()
@@ -190,12 +192,12 @@ def test_best_cut_prefers_the_separating_logit():
 
     y = np.array([0] * 50 + [1] * 50)
     logits = np.concatenate([np.full(50, -2.0), np.full(50, 1.0)])
-    cut = convert.best_cut(y, logits)
+    cut = lexical_heads.best_cut(y, logits)
     assert -0.5 <= cut <= 1.0
 
 
 def test_split_is_deterministic_and_roughly_70_30():
     texts = [f"text number {i}" for i in range(2000)]
-    splits = [convert.split_of(t) for t in texts]
-    assert splits == [convert.split_of(t) for t in texts]
+    splits = [split_of(t) for t in texts]
+    assert splits == [split_of(t) for t in texts]
     assert 0.25 < splits.count("eval") / len(splits) < 0.35

@@ -78,7 +78,7 @@ KEY_FILES = ["build.py", "convert.py", "seed.yaml", "probes.txt", "requirements-
 # Other inputs of the build, relative to the repo root: the data generator, the normaliser and the
 # run-time code whose output the heads are trained on (tokeniser, embedding, head layout).
 KEY_GLOBS = ["tools/moderation/data/**/*.py", "tools/moderation/data/**/*.yaml", "services/moderation/normalize.py",
-             "services/moderation/encoder.py", "services/moderation/heads.py", "services/moderation/categories.py"]
+             "services/moderation/encoder.py", "tools/moderation/lexical/*.py", "services/moderation/heads.py", "services/moderation/categories.py"]
 ARTIFACT_FILES = ["model.onnx", "eval.jsonl", "reference.json", "encoder.onnx", "tokenizer.json", "heads.npz"]
 # Categories the lexical model adds (max-combined with the semantic scores) and its cut for each.
 LEXICAL = {"profanity": 0.9}

