@@ -40,7 +40,9 @@ def redis_server_binary() -> str:
 
 
 class RedisServer:
-    """A throwaway redis-server on a free port (tests may stop and restart it)."""
+    """A throwaway redis-server on a free port (tests and the fault suite stop and restart it). AOF on,
+    as in `make run` (tools/ensure_redis.sh) and as production needs: queued tasks and job records
+    survive a restart, so the fault suite measures chatgate, not a Redis without persistence."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -54,7 +56,7 @@ class RedisServer:
     def start(self) -> "RedisServer":
         self.proc = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-             "--save", "", "--appendonly", "no"],
+             "--save", "", "--appendonly", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         import redis
@@ -117,6 +119,7 @@ class LiveApp:
                 shutil.rmtree(run_dir, ignore_errors=True)
         self.extra["stop_s"] = round(time.monotonic() - t0, 1)
         self.redis.stop()
+        shutil.rmtree(self.redis.dir, ignore_errors=True)  # its AOF: this run's data only
 
 
 def _merge(base: dict, extra: dict) -> dict:
