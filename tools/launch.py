@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,8 +30,6 @@ def free_port() -> int:
 
 
 def redis_server_binary() -> str:
-    import shutil
-
     found = shutil.which("redis-server")
     if found:
         return found
