@@ -101,7 +101,7 @@ def replica_processes(deployment: str) -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
-        if f"ServeReplica:" in cmd and cmd.split("ServeReplica:", 1)[1].split()[0].endswith(f":{deployment}"):
+        if "ServeReplica:" in cmd and cmd.split("ServeReplica:", 1)[1].split()[0].endswith(f":{deployment}"):
             found.append(p)
     return found
 
