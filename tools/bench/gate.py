@@ -30,6 +30,10 @@ SPREAD_FACTOR = 1.5
 BUSY_LEVEL_FACTOR = 3
 
 
+def load_baseline(path: Path = BASELINE) -> dict:
+    return json.loads(path.read_text())
+
+
 def calibrate(reports: list[dict]) -> dict[str, Any]:
     runs = [gate_metrics(r) for r in reports]
     names = sorted(set.intersection(*(set(m) for m in runs))) if runs else []
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, m in base["metrics"].items():
             print(f"{name:<42} median {m['value']:8.3f}  band ±{m['band']:.3f}  runs {m['runs']}")
         return 0
-    report, baseline = json.loads(args.run.read_text()), json.loads(args.baseline.read_text())
+    report, baseline = json.loads(args.run.read_text()), load_baseline(args.baseline)
     print(render_check(report, baseline))
     problems = regressions(report, baseline)
     print("\n".join(["REGRESSION: " + p for p in problems]) or "no regression beyond the noise band")
