@@ -66,8 +66,11 @@ class ModerationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key fails loudly
     # Folder with the ONNX classifier and its manifest (built by `tools/setup.sh classifier`).
     model_dir: Path = Field(default_factory=lambda: cache_dir() / "classifier" / "current")
+    # The category defaults (threshold, on/off): None = the packaged services/moderation/categories.yaml;
+    # Kubernetes points it at a mounted ConfigMap.
+    categories_file: Path | None = None
     # Per-category threshold overrides and switched-off categories (the rest come from
-    # services/moderation/categories.yaml).
+    # categories_file).
     thresholds: dict[str, float] = Field(default_factory=dict)
     disabled_categories: list[str] = Field(default_factory=list)
     # (fail closed/open is the guard's decision: GuardSettings.fail_open)

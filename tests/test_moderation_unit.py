@@ -73,6 +73,15 @@ def test_load_policy_defaults_from_yaml():
     assert policy.disabled == set()
 
 
+def test_load_policy_reads_the_configured_categories_file(tmp_path):
+    path = tmp_path / "categories.yaml"
+    path.write_text("default_threshold: 0.5\ncategories:\n  hate: {threshold: 0.3}\n  profanity: {enabled: false}\n")
+    policy = load_policy(ModerationSettings(categories_file=path, thresholds={"violence": 0.9}))
+    assert policy.threshold("hate") == pytest.approx(0.3)  # from the file
+    assert policy.threshold("violence") == pytest.approx(0.9)  # settings on top
+    assert policy.disabled == {"profanity"}
+
+
 def test_load_policy_merges_settings_overrides():
     settings = ModerationSettings(thresholds={"hate": 0.8}, disabled_categories=["profanity"])
     policy = load_policy(settings)

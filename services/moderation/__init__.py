@@ -35,5 +35,7 @@ def load_classifier(model_dir: Path, intra_op_threads: int = 1) -> TextClassifie
 
 
 def load_policy(settings: "ModerationSettings") -> ModerationPolicy:
-    """Defaults from categories.yaml with settings.thresholds / disabled_categories on top."""
-    return load_category_defaults().merged(settings.thresholds, settings.disabled_categories)
+    """Defaults from categories.yaml (settings.categories_file, else the packaged one) with
+    settings.thresholds / disabled_categories on top."""
+    defaults = load_category_defaults(settings.categories_file) if settings.categories_file else load_category_defaults()
+    return defaults.merged(settings.thresholds, settings.disabled_categories)

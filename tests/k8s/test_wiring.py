@@ -13,7 +13,8 @@ from tests.k8s.conftest import REPO, Docs, deployments_yaml, ray_containers, the
 
 # Settings every chatgate container must get (the app's defaults point at localhost).
 REQUIRED_SETTINGS = {"CHATGATE_TEMPLATES__REDIS_URL", "CHATGATE_QUEUE__BROKER_URL", "CHATGATE_JOBS__ROUTER_URL",
-                     "CHATGATE_AUDIT__DSN", "CHATGATE_GENERATOR__MODEL", "CHATGATE_MODERATION__MODEL_DIR"}
+                     "CHATGATE_AUDIT__DSN", "CHATGATE_GENERATOR__MODEL", "CHATGATE_MODERATION__MODEL_DIR",
+                     "CHATGATE_MODERATION__CATEGORIES_FILE"}
 
 
 def test_env_vars_are_settings_that_exist(renders: dict[str, Docs]) -> None:
@@ -102,9 +103,12 @@ def test_config_maps_carry_the_repo_files(renders: dict[str, Docs]) -> None:
     # Every chatgate container mounts both where the code reads them.
     for name, c in ray_containers(docs).items():
         mounts = {m["mountPath"] for m in c["volumeMounts"]}
-        assert {"/etc/chatgate/templates", "/app/services/moderation/categories.yaml"} <= mounts, name
+        # whole-directory mounts (no subPath): an edited ConfigMap reaches running pods
+        assert {"/etc/chatgate/templates", "/etc/chatgate/moderation"} <= mounts, name
+        assert not any(m.get("subPath") for m in c["volumeMounts"]), name
         env = {e["name"]: e.get("value") for e in c["env"]}
         assert env["CHATGATE_TEMPLATES__BUILTIN_FILE"] == "/etc/chatgate/templates/templates.yaml"
+        assert env["CHATGATE_MODERATION__CATEGORIES_FILE"] == "/etc/chatgate/moderation/categories.yaml"
 
 
 def test_secret_holds_api_keys_and_dsn(renders: dict[str, Docs]) -> None:

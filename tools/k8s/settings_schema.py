@@ -53,6 +53,8 @@ def type_schema(annotation: Any, metadata: list[Any] = ()) -> dict[str, Any]:
         out = {"type": "string"}
     elif annotation is Any:
         out = {}
+    elif annotation is type(None):  # the None of an optional setting
+        out = {"type": "null"}
     else:
         raise TypeError(f"no JSON schema for {annotation!r}: extend tools/k8s/settings_schema.py")
     for m in metadata:

@@ -111,6 +111,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   value: {{ .Values.generator.model | quote }}
 - name: CHATGATE_MODERATION__MODEL_DIR
   value: {{ .Values.moderation.modelDir | quote }}
+- name: CHATGATE_MODERATION__CATEGORIES_FILE
+  value: /etc/chatgate/moderation/categories.yaml
 - name: {{ .Values.apiKeys.envVar }}
   valueFrom:
     secretKeyRef:
@@ -137,8 +139,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   mountPath: /etc/chatgate/templates
   readOnly: true
 - name: moderation-categories
-  mountPath: /app/services/moderation/categories.yaml
-  subPath: categories.yaml
+  mountPath: /etc/chatgate/moderation
   readOnly: true
 {{- end -}}
 
