@@ -53,11 +53,11 @@ def test_gate_holds_within_the_band_and_fails_beyond():
     m = base["metrics"]["tok_ratio non-stream c=8"]
     assert m["better"] == "higher" and m["band"] == pytest.approx(max(gate.FLOOR["ratio"] * gate.BUSY_LEVEL_FACTOR, 1.5 * (1 / 0.99 - 1 / 1.02)), abs=1e-3)
     assert gate.regressions(make_report(1.01), base) == []
-    problems = gate.regressions(make_report(2.5, ttft_add=200), base)
+    problems = gate.regressions(make_report(3.0, ttft_add=200), base)
     assert any(p.startswith("tok_ratio non-stream c=8") for p in problems)
     assert any(p.startswith("ttft_p50_delta_ms stream c=1") for p in problems)
     assert not any(p.startswith("ttft_p50_delta_ms stream c=8") for p in problems)  # printed, not guarded
-    assert "REGRESSED" in gate.render_check(make_report(2.5), base)
+    assert "REGRESSED" in gate.render_check(make_report(3.0), base)
 
 
 def test_a_missing_metric_is_a_regression():

@@ -21,13 +21,14 @@ from typing import Any
 from tools.bench.targets import gate_metrics
 
 BASELINE = Path(__file__).resolve().parent / "baseline-short.json"
-# Floors wide enough for a different or busier machine than the one calibrated on (the CI box is
-# shared; two runs on it underestimated the spread): the gate catches gross regressions only.
-FLOOR = {"ratio": 0.15, "ms": 100.0}
+# Floors wide enough for a different or busier machine than the one calibrated on: bare vLLM and
+# chatgate run minutes apart on a shared box whose speed drifts (bare c=1 went 15.0 -> 20.4 tok/s
+# between two runs of the same code on 2026-12-02), so the gate catches gross regressions (about a
+# third) only; a test confirms a regression with a second run (tests/bench/test_short_bench.py).
+FLOOR = {"ratio": 0.3, "ms": 150.0}
 SPREAD_FACTOR = 1.5
-# Levels above 1 share the 2 cores between 8 streams and swing far more between runs (a ttft delta
-# at c=8 went 49 -> 130 -> 811 ms across runs of the same code): their floors are 3x wider.
-BUSY_LEVEL_FACTOR = 3
+# Levels above 1 share the 2 cores between 8 streams and swing more between runs: wider floors.
+BUSY_LEVEL_FACTOR = 2
 
 
 def load_baseline(path: Path = BASELINE) -> dict:
