@@ -204,6 +204,12 @@ def attacks(scorer: Scorer, base: list[dict], pads: dict[str, list[str]]) -> lis
     return out
 
 
+def eval_rows(data: Path, per_family: int | None) -> list[dict]:
+    """The held-out rows of `data` (an eval.jsonl), capped per (family, language), + the hand-written ones."""
+    rows = [json.loads(x) for x in data.read_text(encoding="utf-8").split("\n") if x.strip()]
+    return capped(rows, per_family) + handwritten_rows()
+
+
 def evaluate(scanner, policy, rows: list[dict], pads: dict[str, list[str]], attack_n: int = 60) -> dict:
     scorer = Scorer(scanner, policy)
     hits, harm = scorer.rows(rows)
@@ -271,8 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     if not data.is_file():
         raise SystemExit(f"no {data}: build the classifier (tools/setup.sh classifier) or pass --data DIR "
                          "(python -m tools.moderation.data --out DIR writes one)")
-    rows = [json.loads(x) for x in data.read_text(encoding="utf-8").split("\n") if x.strip()]
-    rows = capped(rows, args.per_family) + handwritten_rows()
+    rows = eval_rows(data, args.per_family)
     report = evaluate(load_scanner(settings), load_policy(settings), rows, padding(), args.attack)
     manifest = Path(settings.model_dir) / "manifest.json"
     report["model"] = json.loads(manifest.read_text()).get("key") if manifest.is_file() else None

@@ -7,10 +7,10 @@ text head on inputs, answer head on (answer, request). Flag = any category prob 
 """
 from __future__ import annotations
 import argparse, json, time
-from collections import defaultdict
 from pathlib import Path
 import numpy as np
 
+from tools.moderation.experiments.e5.build_e5 import cap_per_kind, head_rows
 from tools.moderation.experiments.e5.e5enc import WORK, E5Encoder
 from services.moderation.encoder import Encoder
 from services.moderation.heads import mlp_probs
@@ -30,20 +30,8 @@ STD = args.std
 import torch
 torch.set_num_threads(1)
 
-def capk(rows, n):
-    by = defaultdict(list)
-    for r in rows:
-        by[(r["family"], r["lang"], r["kind"])].append(r)
-    from tools.moderation.eval import _h
-    return [r for k in sorted(by) for r in sorted(by[k], key=lambda r: _h("t" + r["text"]))[:n]]
-
-train = capk([r for r in read_rows(args.data / "train.jsonl") if r["split"] == "train"], args.train_cap)
-rows = st.augmented(train, normalize, obfuscations)
-ctx_rows = [r for r in rows if r["kind"] == "answer" and r.get("context")]
-rng = np.random.default_rng(st.SEED)
-plain = [r for r in rows if not (r["kind"] == "answer" and r.get("context"))]
-plain = [plain[i] for i in sorted(rng.choice(len(plain), int(len(plain) * st.STATEMENT_SHARE_IN_ANSWER_HEAD), replace=False))]
-ans_rows = [{**r, "context": normalize(r.get("context") or "")} for r in ctx_rows + plain]
+train = cap_per_kind([r for r in read_rows(args.data / "train.jsonl") if r["split"] == "train"], args.train_cap)
+rows, _, _, ans_rows = head_rows(train, normalize, obfuscations)
 ev = capped(read_rows(args.data / "eval.jsonl"), args.eval_cap) + handwritten_rows()
 ev = [{**r, "text": normalize(r["text"]), "context": normalize(r.get("context") or "")} for r in ev]
 texts = sorted(set([r["text"] for r in rows] + [r["context"] for r in ans_rows] + [r["text"] for r in ev] + [r["context"] for r in ev]))

@@ -15,6 +15,29 @@ from tools.moderation import semantic_train as st
 from tools.moderation.semantic_build import FP_COST, embed_all, log, oof_report, read_rows
 
 
+def cap_per_kind(rows: list[dict], n: int) -> list[dict]:
+    """At most n rows per (family, lang, kind), hash-chosen (development subsamples)."""
+    from collections import defaultdict
+
+    from tools.moderation.eval import _h
+    by = defaultdict(list)
+    for r in rows:
+        by[(r["family"], r["lang"], r["kind"])].append(r)
+    return [r for k in sorted(by) for r in sorted(by[k], key=lambda r: _h("t" + r["text"]))[:n]]
+
+
+def head_rows(train: list[dict], normalize, obfuscations):
+    """The text head's rows (augmented) and the answer head's, as semantic_build.main() makes them:
+    returns (rows, answers in context, plain rows the answer head also sees, answer-head rows)."""
+    rows = st.augmented(train, normalize, obfuscations)
+    ctx_rows = [r for r in rows if r["kind"] == "answer" and r.get("context")]
+    rng = np.random.default_rng(st.SEED)
+    plain = [r for r in rows if not (r["kind"] == "answer" and r.get("context"))]
+    plain = [plain[i] for i in sorted(rng.choice(len(plain), int(len(plain) * st.STATEMENT_SHARE_IN_ANSWER_HEAD), replace=False))]
+    ans_rows = [{**r, "context": normalize(r.get("context") or "")} for r in ctx_rows + plain]
+    return rows, ctx_rows, plain, ans_rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, required=True)
@@ -30,19 +53,9 @@ def main(argv=None) -> int:
     t0 = time.time()
     enc = E5Encoder()
     train = [r for r in read_rows(args.data / "train.jsonl") if r["split"] == "train"]
-    if args.train_cap:  # development: same subsample as ab_small.py (hash-chosen per family, lang, kind)
-        from collections import defaultdict
-        from tools.moderation.eval import _h
-        by = defaultdict(list)
-        for r in train:
-            by[(r["family"], r["lang"], r["kind"])].append(r)
-        train = [r for k in sorted(by) for r in sorted(by[k], key=lambda r: _h("t" + r["text"]))[:args.train_cap]]
-    rows = st.augmented(train, normalize, obfuscations)
-    ctx_rows = [r for r in rows if r["kind"] == "answer" and r.get("context")]
-    rng = np.random.default_rng(st.SEED)
-    plain = [r for r in rows if not (r["kind"] == "answer" and r.get("context"))]
-    plain = [plain[i] for i in sorted(rng.choice(len(plain), int(len(plain) * st.STATEMENT_SHARE_IN_ANSWER_HEAD), replace=False))]
-    ans_rows = [{**r, "context": normalize(r.get("context") or "")} for r in ctx_rows + plain]
+    if args.train_cap:  # development: same subsample as ab_small.py
+        train = cap_per_kind(train, args.train_cap)
+    rows, ctx_rows, plain, ans_rows = head_rows(train, normalize, obfuscations)
     log(f"{len(train)} train rows -> {len(rows)} with augmentation; answer head: {len(ctx_rows)} in context + {len(plain)} plain")
     te = time.time()
     all_texts = [r["text"] for r in rows] + [r["context"] for r in ans_rows]

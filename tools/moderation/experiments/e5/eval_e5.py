@@ -19,24 +19,16 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from services.config import ModerationSettings
     from services.moderation import load_policy
-    from services.moderation.normalize import normalize
-    from services.moderation.onnx_classifier import OnnxTextClassifier
-    from services.moderation.scan import Scanner
-    from services.moderation.semantic import SemanticModel
-    from tools.moderation.eval import capped, evaluate, handwritten_rows, padding, render
+    from services.moderation.scan import load_scanner
+    from tools.moderation.eval import eval_rows, evaluate, padding, render
 
     settings = ModerationSettings(model_dir=args.model_dir)
     md = Path(settings.model_dir)
-    sem = SemanticModel(md, threads=settings.intra_op_threads)
-    sem.encoder = E5Encoder()
-    lexical = OnnxTextClassifier(md, intra_op_threads=settings.intra_op_threads)
+    scanner = load_scanner(settings)
+    scanner.semantic.encoder = E5Encoder()  # the artefact's MiniLM encoder swapped; heads.npz trained on e5
     manifest = json.loads((md / "manifest.json").read_text())
-    scanner = Scanner(sem, lexical, lexical_cuts=manifest.get("lexical", {}), lexical_mode=manifest.get("lexical_mode", "max"),
-                      normalize=normalize, window_chars=settings.window_chars, min_window_chars=settings.min_window_chars,
-                      max_windows=settings.max_windows)
     data = md / "eval.jsonl"
-    rows = [json.loads(x) for x in data.read_text(encoding="utf-8").split("\n") if x.strip()]
-    rows = capped(rows, args.per_family) + handwritten_rows()
+    rows = eval_rows(data, args.per_family)
     t0 = time.time()
     report = evaluate(scanner, load_policy(settings), rows, padding(), args.attack)
     report["model"] = "e5-small-q4 heads on " + str(manifest.get("key"))
