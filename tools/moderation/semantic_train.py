@@ -78,12 +78,16 @@ def fold_of(group: str, k: int = FOLDS) -> int:
 
 
 def fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, epochs: int = EPOCHS) -> dict:
-    """One hidden layer, multi-label BCE; returns numpy weights {w1, b1, w2, b2}."""
+    """One hidden layer, multi-label BCE, on standardised inputs; returns numpy weights {w1, b1, w2,
+    b2} for the raw inputs. e5's embeddings all point one way (unrelated texts at cosine ~0.75):
+    unstandardised, the net's outputs were nearly constant. The scaling is folded into w1/b1, so
+    heads.npz and run time stay as they are."""
     import torch
 
     torch.manual_seed(SEED)
     torch.set_num_threads(1)  # small matmuls: threads only spin-wait on a busy machine
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    xt, yt = torch.from_numpy(((x - mu) / sd).astype(np.float32)), torch.from_numpy(y)
     wt = torch.from_numpy(w if w is not None else np.ones(len(x), dtype=np.float32))
     pos = yt.sum(0)
     pos_weight = ((len(yt) - pos) / pos.clamp(min=1)).clamp(max=20.0).sqrt()  # rare categories
@@ -105,7 +109,8 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, epochs: i
             opt.step()
             sched.step()
     net.eval()
-    return {"w1": net[0].weight.detach().numpy().T.copy(), "b1": net[0].bias.detach().numpy().copy(),
+    w1, b1 = net[0].weight.detach().numpy().T, net[0].bias.detach().numpy()
+    return {"w1": (w1 / sd[:, None]).astype(np.float32), "b1": (b1 - (mu / sd) @ w1).astype(np.float32),
             "w2": net[3].weight.detach().numpy().T.copy(), "b2": net[3].bias.detach().numpy().copy()}
 
 

@@ -1,6 +1,6 @@
 """Experiment: fine-tune the top encoder layers for the 14 categories (not part of the build yet).
 
-    python -m tools.moderation.finetune --wheel MINILM_WHEEL --data DATA_DIR --out DIR [--minutes 15]
+    python -m tools.moderation.experiments.minilm.finetune --wheel MINILM_WHEEL --data DATA_DIR --out DIR [--minutes 15]
 
 Trains layers >= FREEZE_BELOW of all-MiniLM-L6-v2 + a linear head on the TRAIN rows outside
 group-fold 0 (multi-label BCE, max 48 tokens, batch 32, one pass or --minutes), then exports the
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 
-from tools.moderation import encoder_export as ee
+from tools.moderation.experiments.minilm import encoder_export as ee
 from tools.moderation import semantic_train as st
 from tools.moderation.semantic_build import read_rows
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ee.export(model, tmp / "fp32.onnx")
     ee.quantize(tmp / "fp32.onnx", args.out / "encoder.onnx")
     shutil.copy(hf / ee.TOKENIZER_FILE, args.out / "tokenizer.json")
-    probes = [t for t in (Path(ee.__file__).with_name("probes.txt")).read_text().splitlines() if t.strip() and not t.startswith("#")]
+    probes = [t for t in (Path(ee.__file__).parents[2] / "probes.txt").read_text().splitlines() if t.strip() and not t.startswith("#")]
     log(f"parity int8 vs torch: {ee.parity(model, args.out / 'encoder.onnx', hf / ee.TOKENIZER_FILE, probes)}")
     shutil.rmtree(tmp)
     log(f"done in {time.time() - t0:.0f}s -> {args.out}")

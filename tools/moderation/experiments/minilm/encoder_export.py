@@ -1,7 +1,7 @@
-"""The semantic stage's encoder: all-MiniLM-L6-v2 from its registry wheel -> ONNX -> int8.
+"""EXPERIMENT (the encoder of builds up to 567da27d): all-MiniLM-L6-v2 from its registry wheel -> ONNX -> int8.
 
-Runs in the project venv (torch + transformers + onnx, the `build` extra); build.py calls
-`semantic_build`, which calls this. The exported graph takes `input_ids` and `attention_mask`
+Runs in the project venv (torch + transformers + onnx). The build now uses
+tools/moderation/e5_export.py; this stays for finetune.py (experiment 7) and the A/B rows. The exported graph takes `input_ids` and `attention_mask`
 (int64 [N, T]) and returns `embedding` (float [N, 1152]): three L2-normalised blocks of 384, the mean
 over real tokens of the last layer (the sentence-transformers embedding), the max over real tokens
 of the last layer (a harmful phrase in a longer sentence is not averaged away) and the mean of
