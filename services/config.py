@@ -195,6 +195,12 @@ class JobsSettings(BaseModel):
     retry_backoff_s: float = 2.0
     retry_backoff_max_s: float = 60.0
     max_batch: int = 64
+    # Reconciler (services/jobs/reconcile.py, in every worker): a queued/running job without a lease
+    # whose message is in neither the queue nor kombu's `unacked` hash, and was last (re)published or
+    # seen this long ago, is re-published from its stored bodies. Above the normal queue wait and
+    # retry_backoff_max_s; interval 0 turns it off.
+    reconcile_after_s: float = 120.0
+    reconcile_interval_s: float = 15.0
 
 
 class AuditSettings(BaseModel):

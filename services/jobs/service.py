@@ -31,17 +31,21 @@ def store_url(settings: Settings) -> str:
     return settings.jobs.store_url or default
 
 
-def celery_enqueuer(settings: Settings) -> Enqueue:
-    from services.queue.app import PUBLISH_RETRY, make_celery
-
-    app = make_celery(settings.queue)
-    queue = settings.queue.jobs_queue
+def enqueuer(app: Any, queue: str) -> Enqueue:
+    """Publish a job's task on `app`. The task id is the job id: the reconciler finds the message by it."""
+    from services.queue.app import PUBLISH_RETRY
 
     def enqueue(job_id: str, bodies: list[dict[str, Any]]) -> None:
         app.send_task(JOBS_TASK, args=[job_id, bodies], task_id=job_id, queue=queue, retry=True,
                       retry_policy=PUBLISH_RETRY)
 
     return enqueue
+
+
+def celery_enqueuer(settings: Settings) -> Enqueue:
+    from services.queue.app import make_celery
+
+    return enqueuer(make_celery(settings.queue), settings.queue.jobs_queue)
 
 
 @dataclass
@@ -70,7 +74,8 @@ class JobService:
         rec = JobRecord(id=f"job-{uuid.uuid4().hex}", status="queued", kind=kind, total=len(bodies),
                         created_at=time.time(), owner=owner)
         try:
-            created, existing = await self.store.create(rec, idem_digest=digest, body_hash=bhash)
+            created, existing = await self.store.create(rec, bodies=bodies, idem_digest=digest,
+                                                        body_hash=bhash)
         except Exception as exc:  # Redis down
             log.warning("job store unavailable: %r", exc)
             raise QueueUnavailable("the job queue is unavailable, retry later") from None

@@ -4,6 +4,10 @@ Keys (prefix `chatgate:jobs:`), all with TTL = result_ttl_s (refreshed when the 
   job:{id}            hash: status, kind, total, counters, timestamps, attempts, retries, ...
   job:{id}:results    hash: item index -> JSON item result (written once per index)
   job:{id}:lease      string: token of the worker running the job (short TTL, heart-beaten)
+  job:{id}:bodies     string: JSON request bodies, so a job whose Celery message was lost can be
+                      re-published (services/jobs/reconcile.py)
+  active              sorted set (no TTL): job id -> last (re)publish or sighting of its message;
+                      the reconciler's work list, pruned by it once a job is terminal or expired
   idem:{sha256(key)}  string: JSON {"job_id", "body_hash"} for Idempotency-Key
 Status changes are compare-and-set in Lua, so cancel and start cannot both win.
 """
@@ -70,6 +74,14 @@ def lease_key(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}:lease"
 
 
+def bodies_key(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}:bodies"
+
+
+ACTIVE_KEY = f"{PREFIX}active"
+RECONCILE_LOCK_KEY = f"{PREFIX}reconcile:lock"
+
+
 def idem_key(digest: str) -> str:
     return f"{PREFIX}idem:{digest}"
 
@@ -89,7 +101,8 @@ class AsyncJobStore:
         self.r = aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
         self._cas = self.r.register_script(_CAS)
 
-    async def create(self, rec: JobRecord, *, idem_digest: str | None = None, body_hash: str = "") -> tuple[bool, str]:
+    async def create(self, rec: JobRecord, *, bodies: list[dict[str, Any]], idem_digest: str | None = None,
+                     body_hash: str = "") -> tuple[bool, str]:
         """Create the record; with an idempotency key, only if the key is new.
 
         Returns (created, job_id): job_id is the existing job's id when the key was already used.
@@ -106,13 +119,18 @@ class AsyncJobStore:
         async with self.r.pipeline(transaction=True) as p:
             p.hset(job_key(rec.id), mapping=rec.to_hash())
             p.expire(job_key(rec.id), self.ttl_s)
+            p.set(bodies_key(rec.id), json.dumps(bodies), ex=self.ttl_s)
+            p.zadd(ACTIVE_KEY, {rec.id: rec.created_at})
             await p.execute()
         return True, rec.id
 
     async def forget(self, job_id: str, idem_digest: str | None) -> None:
         """Undo `create` (the enqueue failed)."""
-        keys = [job_key(job_id)] + ([idem_key(idem_digest)] if idem_digest else [])
-        await self.r.delete(*keys)
+        keys = [job_key(job_id), bodies_key(job_id)] + ([idem_key(idem_digest)] if idem_digest else [])
+        async with self.r.pipeline(transaction=True) as p:
+            p.delete(*keys)
+            p.zrem(ACTIVE_KEY, job_id)
+            await p.execute()
 
     async def get(self, job_id: str) -> JobRecord | None:
         async with self.r.pipeline(transaction=True) as p:
@@ -181,7 +199,44 @@ class JobStore:
         with self.r.pipeline(transaction=False) as p:
             p.expire(job_key(job_id), self.ttl_s)
             p.expire(results_key(job_id), self.ttl_s)
+            p.expire(bodies_key(job_id), self.ttl_s)
             p.execute()
+
+    # --- reconciler (services/jobs/reconcile.py) ----------------------------------------------
+    def stale_active(self, before: float, limit: int) -> list[str]:
+        return list(self.r.zrangebyscore(ACTIVE_KEY, "-inf", before, start=0, num=limit))
+
+    def states(self, job_ids: list[str]) -> tuple[dict[str, str | None], set[str]]:
+        """(status per job, None when the record is gone; the jobs whose lease is held)."""
+        with self.r.pipeline(transaction=False) as p:
+            for jid in job_ids:
+                p.hget(job_key(jid), "status")
+                p.exists(lease_key(jid))
+            out = p.execute()
+        statuses = dict(zip(job_ids, out[0::2]))
+        return statuses, {jid for jid, held in zip(job_ids, out[1::2]) if held}
+
+    def bodies(self, job_id: str) -> list[dict[str, Any]] | None:
+        raw = self.r.get(bodies_key(job_id))
+        return json.loads(raw) if raw is not None else None
+
+    def mark_seen(self, job_ids: list[str], now: float) -> None:
+        if job_ids:
+            self.r.zadd(ACTIVE_KEY, {jid: now for jid in job_ids}, xx=True)
+
+    def drop_active(self, job_ids: list[str]) -> None:
+        if job_ids:
+            self.r.zrem(ACTIVE_KEY, *job_ids)
+
+    def mark_requeued(self, job_id: str, now: float) -> None:
+        self.set_fields(job_id, requeued_at=repr(now))
+        self.r.zadd(ACTIVE_KEY, {job_id: now}, xx=True)
+
+    def try_lock(self, token: str, ttl_s: float) -> bool:
+        return bool(self.r.set(RECONCILE_LOCK_KEY, token, nx=True, px=int(ttl_s * 1000)))
+
+    def unlock(self, token: str) -> None:
+        self._release(keys=[RECONCILE_LOCK_KEY], args=[token])
 
     # --- lease -------------------------------------------------------------------------------
     def acquire_lease(self, job_id: str, token: str, ttl_s: float) -> bool:

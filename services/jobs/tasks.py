@@ -9,14 +9,15 @@ from typing import Any
 
 import httpx
 import redis
-from celery import Celery
-from celery.exceptions import Retry
+from celery import Celery, signals
+from celery.exceptions import Reject, Retry
 
 from services.config import JobsSettings, Settings
 from services.jobs import JOBS_TASK, metrics
 from services.jobs.models import TERMINAL, moderation_outcome
 from services.jobs.pipeline import ItemFailed, RetryableError, call_chat
-from services.jobs.service import store_url
+from services.jobs.reconcile import Reconciler
+from services.jobs.service import enqueuer, store_url
 from services.jobs.store import JobStore, LeaseHeartbeat
 
 log = logging.getLogger("chatgate.jobs.worker")
@@ -37,6 +38,31 @@ def _item(index: int, status: str, *, response: Any = None, error: Any = None) -
         "moderation": moderation_outcome(response) if isinstance(response, dict) else None,
         "error": error,
     }
+
+
+# Longest pause before a message is requeued: it comes straight back, so no hot loop on an outage.
+REQUEUE_PAUSE_MAX_S = 5.0
+
+
+def requeue(reason: BaseException, pause_s: float) -> Reject:
+    """Hand the message back to the broker: Reject(requeue=True) moves it from kombu's `unacked`
+    to the queue in one Redis transaction; with the broker down it stays in `unacked` (restored
+    after the visibility timeout, or re-published by the reconciler). Never deleted."""
+    time.sleep(min(max(pause_s, 0.0), REQUEUE_PAUSE_MAX_S))
+    return Reject(reason, requeue=True)
+
+
+def retry_keeping_message(task, *, countdown: float, exc: BaseException, max_retries: int) -> BaseException:
+    """task.retry(), but a failed re-publish requeues the message instead of deleting it.
+
+    Celery turns a failed retry publish into Reject(requeue=False) (Task.retry), which under
+    acks_late removes the only copy of the message from kombu's `unacked`.
+    """
+    try:
+        return task.retry(countdown=countdown, exc=exc, max_retries=max_retries)
+    except Reject as rej:
+        log.warning("retry publish failed (%r); requeueing the message", rej.reason)
+        raise requeue(rej.reason, countdown) from None
 
 
 def router_api_key(settings: Settings) -> str:
@@ -62,9 +88,9 @@ def register(app: Celery, settings: Settings) -> None:
             return _run(self, job_id, bodies)
         except redis.RedisError as exc:
             # Job store unreachable: try again later rather than lose the job.
-            raise self.retry(exc=exc, countdown=backoff_s(self.request.retries, opts, None),
-                             max_retries=opts.max_retries + 10)
-        except Retry:
+            raise retry_keeping_message(self, exc=exc, countdown=backoff_s(self.request.retries, opts, None),
+                                        max_retries=opts.max_retries + 10)
+        except (Retry, Reject):
             raise
         except Exception as exc:
             # A bug, not an outage: record it so the job does not look 'running' forever.
@@ -88,8 +114,11 @@ def register(app: Celery, settings: Settings) -> None:
         if not store.acquire_lease(job_id, token, opts.lease_ttl_s):
             # Another delivery of this job is running (or its dead worker's lease has not run out
             # yet). Check back after a lease period, so the job survives if that worker dies.
-            task.app.send_task(JOBS_TASK, args=[job_id, bodies], queue=jobs_queue,
-                               countdown=opts.lease_ttl_s)
+            try:
+                task.app.send_task(JOBS_TASK, args=[job_id, bodies], task_id=job_id, queue=jobs_queue,
+                                   countdown=opts.lease_ttl_s)
+            except Exception as exc:  # not a job failure: another worker may be running it
+                raise requeue(exc, opts.lease_ttl_s) from None
             metrics.JOB_DEFERRED.inc()
             return {"job_id": job_id, "status": "deferred"}
         with LeaseHeartbeat(store, job_id, token, opts.lease_ttl_s):
@@ -121,7 +150,7 @@ def register(app: Celery, settings: Settings) -> None:
                         delay = backoff_s(task.request.retries, opts, exc.retry_after)
                         store.set_fields(job_id, last_error=str(exc), retries=task.request.retries + 1)
                         log.info("job %s item %d: %s; retry in %.1fs", job_id, index, exc, delay)
-                        raise task.retry(countdown=delay, exc=exc, max_retries=opts.max_retries)
+                        raise retry_keeping_message(task, countdown=delay, exc=exc, max_retries=opts.max_retries)
                     _put(job_id, index, _item(index, "failed", error={
                         "code": "upstream_unavailable",
                         "message": f"{exc} (gave up after {opts.max_retries} retries)"}))
@@ -147,9 +176,35 @@ def register(app: Celery, settings: Settings) -> None:
             return {"job_id": job_id, "status": status, "total": final.total,
                     "succeeded": final.succeeded, "failed": final.failed, "cancelled": final.cancelled}
 
+    _start_reconciler(app, settings, store)
+
     def _put(job_id: str, index: int, item: dict[str, Any]) -> None:
         if store.put_result(job_id, index, item):
             outcome = item["status"]
             if outcome == "succeeded" and (item.get("moderation") or {}).get("outcome") == "blocked":
                 outcome = "blocked"
             metrics.JOB_ITEMS.labels(outcome=outcome).inc()
+
+
+def _start_reconciler(app: Celery, settings: Settings, store: JobStore) -> None:
+    """Run the reconciler in this worker once it is ready (not when the app is merely built)."""
+    opts, q = settings.jobs, settings.queue
+    if opts.reconcile_interval_s <= 0:
+        return
+    if not q.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        log.warning("reconciler off: it reads a Redis broker, not %s", q.broker_url.split(":", 1)[0])
+        return
+    unacked_key = (app.conf.broker_transport_options or {}).get("unacked_key", "unacked")
+    broker = redis.Redis.from_url(q.broker_url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5)
+    rec = Reconciler(store, broker, enqueuer(app, q.jobs_queue), queue=q.jobs_queue, unacked_key=unacked_key,
+                     after_s=opts.reconcile_after_s, interval_s=opts.reconcile_interval_s)
+
+    @signals.worker_ready.connect(weak=False)
+    def _ready(sender=None, **_: Any) -> None:
+        if getattr(sender, "app", None) is app:
+            rec.start()
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _shutdown(sender=None, **_: Any) -> None:
+        if getattr(sender, "app", None) is app:
+            rec.stop()

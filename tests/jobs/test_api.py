@@ -23,7 +23,7 @@ class MemoryStore:
         self.jobs: dict[str, JobRecord] = {}
         self.idem: dict[str, str] = {}
 
-    async def create(self, rec, *, idem_digest=None, body_hash=""):
+    async def create(self, rec, *, bodies=None, idem_digest=None, body_hash=""):
         if idem_digest:
             if idem_digest in self.idem:
                 return False, self.idem[idem_digest]

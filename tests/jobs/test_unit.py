@@ -131,3 +131,25 @@ def test_transient_failures_are_retried_and_the_worker_authenticates(status, bod
         assert isinstance(out, RetryableError) and out.retry_after == 3.0
     else:
         assert isinstance(out, ItemFailed) and out.status == status
+
+
+def test_failed_retry_publish_requeues_instead_of_deleting(monkeypatch):
+    from celery.exceptions import Reject, Retry
+
+    from services.jobs import tasks
+
+    monkeypatch.setattr(tasks.time, "sleep", lambda s: None)
+
+    class Task:
+        def __init__(self, publish_ok: bool):
+            self.publish_ok = publish_ok
+
+        def retry(self, **kw):
+            # What Celery's Task.retry does when S.apply_async() fails: Reject(requeue=False).
+            raise Retry() if self.publish_ok else Reject(OSError("broker down"), requeue=False)
+
+    with pytest.raises(Reject) as rej:
+        tasks.retry_keeping_message(Task(False), countdown=1.0, exc=RuntimeError("x"), max_retries=3)
+    assert rej.value.requeue is True
+    with pytest.raises(Retry):
+        tasks.retry_keeping_message(Task(True), countdown=1.0, exc=RuntimeError("x"), max_retries=3)
