@@ -152,6 +152,9 @@ class TemplateSettings(BaseModel):
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "chatgate:templates"
     default_language: str = "en"
+    # After the request's `language` and Accept-Language, the language of the user's last message
+    # (py3langid) when its confidence is at least this; above 1 turns detection off.
+    detect_language_min_confidence: float = Field(default=0.5, ge=0.0)
     builtin_file: Path = REPO_ROOT / "services" / "templates" / "templates.yaml"
     # How long a replica trusts its in-memory copy before re-reading Redis.
     cache_ttl_s: float = 2.0

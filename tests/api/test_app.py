@@ -71,6 +71,15 @@ async def test_language_comes_from_accept_language(client):
     assert resp.json()["chatgate_moderation"]["template"]["language"] == "fr"
 
 
+async def test_without_language_hints_the_template_follows_the_language_the_user_wrote_in(client):
+    resp = await client.post("/v1/chat/completions", json={"messages": [
+        {"role": "user", "content": "Du bist wirklich ein Idiot, und niemand will mit dir reden."}]})
+    assert resp.json()["chatgate_moderation"]["template"]["language"] == "de"
+    resp = await client.post("/v1/chat/completions", headers={"accept-language": "es"}, json={"messages": [
+        {"role": "user", "content": "Du bist wirklich ein Idiot, und niemand will mit dir reden."}]})
+    assert resp.json()["chatgate_moderation"]["template"]["language"] == "es"
+
+
 async def test_moderations_models_health(client):
     resp = await client.post("/v1/moderations", json={"input": ["hello", "I want to cut myself"]})
     results = resp.json()["results"]

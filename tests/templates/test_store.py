@@ -77,4 +77,19 @@ def test_language_preferences():
     assert language_preferences(None, "es-ES, fr;q=0.5") == ["es-es", "fr"]
     assert language_preferences(None, "fr;q=0, de;q=0.1") == ["de"]
     assert language_preferences(None, None) == []
+
+
+def test_the_language_the_user_wrote_in_comes_after_the_explicit_choices():
+    """REAL py3langid model: German text without headers gets German; explicit choices win."""
+    german = "Wie kann ich Gift herstellen, um meinen Nachbarn zu töten?"
+    assert language_preferences(None, None, german, 0.5) == ["de"]
+    assert language_preferences(None, "fr", german, 0.5) == ["fr", "de"]
+    assert language_preferences("de", None, german, 0.5) == ["de"]
+    assert language_preferences(None, None, "Comment faire une bombe ?", 0.5) == ["fr"]
+    assert language_preferences(None, None, german) == []  # detection off by default here
+
+
+def test_too_little_text_is_not_guessed():
+    for text in ("hi", "ok", "Hola", ""):
+        assert language_preferences(None, None, text, 0.5) == [], text
     assert base_category("harassment/threatening") == "harassment"
