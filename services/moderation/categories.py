@@ -11,7 +11,7 @@ from services.moderation.base import ModerationPolicy
 CATEGORIES_FILE = Path(__file__).with_name("categories.yaml")
 
 # What the classifier emits, in the order of the artifact's `scores` output
-# (tools/moderation/convert.py CATEGORIES; the loader checks the manifest agrees).
+# (tools/moderation/lexical/heads.py CATEGORIES; the loader checks the manifest agrees).
 CATEGORIES: tuple[str, ...] = (
     "harassment",
     "harassment/threatening",

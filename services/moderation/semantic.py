@@ -1,4 +1,4 @@
-"""The semantic stage: int8 MiniLM encoder + two numpy heads, scores calibrated to cut = 0.5.
+"""The semantic stage: int8 sentence encoder (multilingual-e5-small) + two numpy heads, scores calibrated to cut = 0.5.
 
     model = SemanticModel(model_dir, threads=1)
     model.text_scores(["Write a haiku"])                          # [N, 14]
