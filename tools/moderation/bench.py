@@ -6,8 +6,11 @@ Prints model size, load time and, through `Scanner` (windows + normalisation + b
   turn          one conversation of one message <= 200 characters (scan_inputs), p50/p99
   conversation  ~1,000 characters in 4-8 messages, windowed (scan_inputs), p50/p99
   answer        one (request, answer window <= 250 chars) pair (scan_answers), p50/p99
+  answer stream the windows of one answer checked one after another with their request, as a
+                stream is, with the replicas' embedding cache on (the request is encoded once)
   batched       /v1/moderations-style: `--batch` single texts per scan_inputs call, texts/s
 Texts are the artifact's held-out eval texts (eval.jsonl), so lengths and languages are realistic.
+Every measure but "answer stream" runs with the embedding cache off: each text is encoded cold.
 Targets (issue 11, one core): turn p99 <= 15 ms, conversation p99 <= 50 ms, batched >= 300 texts/s.
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 from services.config import ModerationSettings
 from services.moderation.scan import load_scanner
+from services.moderation.semantic import EmbeddingCache
 
 
 def timed(fn, items, n: int) -> np.ndarray:
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=5.0, help="time budget of the batched run")
     args = ap.parse_args(argv)
-    settings = ModerationSettings(intra_op_threads=args.threads,
+    settings = ModerationSettings(intra_op_threads=args.threads, embedding_cache_size=0,
                                   **({"model_dir": args.model_dir} if args.model_dir else {}))
     model_dir = Path(settings.model_dir).resolve()
     manifest = json.loads((model_dir / "manifest.json").read_text())
@@ -86,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         scanner.scan_inputs(batches[k % len(batches)])
         done, k = done + args.batch, k + 1
     tput = done / (time.perf_counter() - s)
+    scanner.semantic.cache = EmbeddingCache(ModerationSettings().embedding_cache_size)
+    streams = [[(req, ans[i : i + 80]) for i in range(0, len(ans), 80)] for req, ans in pairs if len(ans) >= 160]
+    stream = timed(lambda windows: [scanner.scan_answers([w]) for w in windows], streams, min(args.n, 200))
+    per_window = stream / np.mean([len(w) for w in streams])
 
     print(f"model          {model_dir.name} (key {manifest['key']})")
     print("size           " + ", ".join(f"{f} {mb:.1f} MB" for f, mb in sizes.items()))
@@ -95,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     print(line("turn", turn, 15))
     print(line("conversation", conv, 50))
     print(line("answer", ans))
+    print(line("answer stream", per_window) + "  (per window of 80 chars, cache on)")
     print(f"batched        {tput:,.0f} texts/s (batch {args.batch})  target >= 300: {'OK' if tput >= 300 else 'MISSED'}")
     print(f"cpu            intra_op_threads={args.threads}; {os.cpu_count()} logical cores visible; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
