@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import os
+import random
 import shutil
 import signal
 import socket
@@ -23,8 +24,35 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_HANDED_OUT: set[int] = set()
+LOWEST_PORT = 20000  # above Ray's worker ports (10002-19999)
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A free port below the kernel's ephemeral range. bind(0) hands out an ephemeral port, which
+    any outgoing connection (Ray opens hundreds while it starts) may take before our server binds
+    it: seen as HAProxy's "Address already in use" in CI. A port is never handed out twice."""
+    rng = random.SystemRandom()
+    high = _ephemeral_low()
+    for _ in range(500 if high - LOWEST_PORT > 1000 else 0):
+        port = rng.randrange(LOWEST_PORT, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket() as s:  # no room below the ephemeral range on this machine
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,14 +18,10 @@ import httpx
 import pytest
 import redis
 
+from tools.launch import free_port  # noqa: F401 - re-exported to the queue/jobs/audit tests
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_BASE_DSN = os.environ.get("CHATGATE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.2) -> Any:

@@ -3,7 +3,6 @@ answer hook feeds the recorder; the web router is included), with a real Postgre
 served by uvicorn on a free port (for the browser)."""
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from typing import Any
@@ -18,6 +17,7 @@ from services.feedback.recorder import CompletionRecorder
 from services.pipeline.hooks import answer_hook
 from services.web import create_web_routes
 from tests.pipeline.fakes import FakeBackend, FakeStages
+from tools.launch import free_port
 
 KEYS = ("key-alice", "key-bob")
 
@@ -42,12 +42,6 @@ class WebApp:
 
     def close(self) -> None:
         self.recorder.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Served:
