@@ -59,8 +59,7 @@ class Router:
         self.metrics = PipelineMetrics(backend="ray")
         stages = HandleStages(input_moderation, generator, output_moderation, templates)
         self._audit = audit_hook(settings)
-        self.guard = Guard(stages, settings.guard, self.metrics, settings.templates.builtin_file,
-                           settings.templates.default_language, on_decision=self._audit)
+        self.guard = Guard(stages, settings.guard, self.metrics, settings.templates, on_decision=self._audit)
         self.recorder = _recorder(settings)
         self.pipeline = ChatPipeline(stages, self.guard, settings.streaming, settings.api.admission, self.metrics,
                                      on_answer=answer_hook(settings, self.recorder) if self.recorder else None)

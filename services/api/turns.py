@@ -36,19 +36,17 @@ def build_turn(body: ChatCompletionRequest, request: Request, settings: Settings
     max_tokens = body.requested_max_tokens() or gen.default_max_tokens
     _limit(max_tokens <= gen.max_tokens_limit, f"max_tokens must be at most {gen.max_tokens_limit}", "max_tokens")
     client_id = request.headers.get("x-request-id")
-    turn = ChatTurn(
+    return ChatTurn(
         messages=[Message(m.role, m.text) for m in msgs],
         max_tokens=max_tokens,
         temperature=1.0 if body.temperature is None else body.temperature,
         top_p=1.0 if body.top_p is None else body.top_p,
         stop=stop, seed=body.seed, n=body.n,
+        languages=language_preferences(body.language, request.headers.get("accept-language")),
         mode=stream_mode(body, request, settings),
         correlation_id=client_id if client_id and _CORRELATION_ID.fullmatch(client_id) else None,
         api_key_id=getattr(request.state, "api_key_id", None),
     )
-    turn.languages = language_preferences(body.language, request.headers.get("accept-language"), turn.request_text(),
-                                          settings.templates.detect_language_min_confidence)
-    return turn
 
 
 def stream_mode(body: ChatCompletionRequest, request: Request, settings: Settings) -> str:

@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.config import GuardSettings
+from services.config import GuardSettings, TemplateSettings
 from services.moderation.base import ModerationVerdict, failed_closed_verdict
 from services.observability.metrics import PipelineMetrics
 from services.pipeline.outcome import Block, Direction
 from services.pipeline.windows import Window
+from services.templates.language import with_detected_language
 from services.templates.store import Template, builtin_template, load_builtin
 
 log = logging.getLogger("chatgate.guard")
@@ -59,11 +60,12 @@ DecisionHook = Callable[[Decision], Awaitable[None]]  # must not raise
 
 class Guard:
     def __init__(self, stages: ModerationStages, settings: GuardSettings, metrics: PipelineMetrics,
-                 builtin_templates_file, default_language: str, on_decision: DecisionHook | None = None):
+                 templates: TemplateSettings, on_decision: DecisionHook | None = None):
         self.stages, self.settings, self.metrics = stages, settings, metrics
         self.on_decision = on_decision
-        self.default_language = default_language
-        self._builtin = load_builtin(builtin_templates_file)  # what a block shows when the template stage is down
+        self.default_language = templates.default_language
+        self.detect_language_min_confidence = templates.detect_language_min_confidence
+        self._builtin = load_builtin(templates.builtin_file)  # what a block shows when the template stage is down
         self._background: set[asyncio.Task] = set()
 
     async def check(self, direction: Direction, texts: Sequence[str], ctx: CheckContext,
@@ -106,7 +108,8 @@ class Guard:
 
     async def _block(self, direction: Direction, verdict: ModerationVerdict, ctx: CheckContext, text: str,
                      window: Window | None) -> Block:
-        template = await self.template(verdict.top_category() or "default", ctx.languages)
+        languages = with_detected_language(ctx.languages, ctx.request_text, self.detect_language_min_confidence)
+        template = await self.template(verdict.top_category() or "default", languages)
         self._record(Decision(direction, ctx.completion_id, verdict, text, template))
         return Block(direction, verdict, template, window)
 

@@ -47,11 +47,14 @@ def detect_language(text: str, min_confidence: float) -> str | None:
     return lang if prob >= min_confidence else None
 
 
-def language_preferences(requested: str | None, accept_language: str | None, text: str = "",
-                         detect_min_confidence: float = 2.0) -> list[str]:
-    """The explicit request field, then Accept-Language, then the detected language of `text`
-    (off unless detect_min_confidence <= 1), best first. Which of them has a template is the
-    template stage's call (it knows every language in Redis, also ones added at run time)."""
-    prefs = ([requested.lower()] if requested else []) + _parse_accept_language(accept_language or "")
-    detected = detect_language(text, detect_min_confidence) if text else None
+def language_preferences(requested: str | None, accept_language: str | None) -> list[str]:
+    """The explicit request field, then Accept-Language, best first. Which of them has a template
+    is the template stage's call (it knows every language in Redis, also ones added at run time)."""
+    return ([requested.lower()] if requested else []) + _parse_accept_language(accept_language or "")
+
+
+def with_detected_language(prefs: list[str], text: str, min_confidence: float) -> list[str]:
+    """`prefs`, then the language `text` is written in (off when min_confidence > 1). The guard asks
+    only when it shows a template: most turns are never blocked, so most never pay for detection."""
+    detected = detect_language(text, min_confidence)
     return prefs + ([detected] if detected and detected not in prefs else [])

@@ -83,7 +83,7 @@ class FakeStages:
 def make_pipeline(stages: FakeStages, **overrides: Any) -> tuple[ChatPipeline, PipelineMetrics]:
     settings = Settings.model_validate({"audit": {"enabled": False}, **overrides})
     metrics = PipelineMetrics()
-    guard = Guard(stages, settings.guard, metrics, settings.templates.builtin_file, settings.templates.default_language)
+    guard = Guard(stages, settings.guard, metrics, settings.templates)
     return ChatPipeline(stages, guard, settings.streaming, settings.api.admission, metrics), metrics
 
 

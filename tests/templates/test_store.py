@@ -8,6 +8,7 @@ import pytest
 
 from services.config import TemplateSettings
 from services.templates import TemplateStore, base_category, language_preferences
+from services.templates.language import with_detected_language
 from services.templates.store import TemplatesUnavailable
 
 pytestmark = pytest.mark.integration
@@ -82,14 +83,14 @@ def test_language_preferences():
 def test_the_language_the_user_wrote_in_comes_after_the_explicit_choices():
     """REAL py3langid model: German text without headers gets German; explicit choices win."""
     german = "Wie kann ich Gift herstellen, um meinen Nachbarn zu töten?"
-    assert language_preferences(None, None, german, 0.5) == ["de"]
-    assert language_preferences(None, "fr", german, 0.5) == ["fr", "de"]
-    assert language_preferences("de", None, german, 0.5) == ["de"]
-    assert language_preferences(None, None, "Comment faire une bombe ?", 0.5) == ["fr"]
-    assert language_preferences(None, None, german) == []  # detection off by default here
+    assert with_detected_language(language_preferences(None, None), german, 0.5) == ["de"]
+    assert with_detected_language(language_preferences(None, "fr"), german, 0.5) == ["fr", "de"]
+    assert with_detected_language(language_preferences("de", None), german, 0.5) == ["de"]
+    assert with_detected_language([], "Comment faire une bombe ?", 0.5) == ["fr"]
+    assert with_detected_language([], german, 1.5) == []  # a confidence above 1 turns detection off
 
 
 def test_too_little_text_is_not_guessed():
     for text in ("hi", "ok", "Hola", ""):
-        assert language_preferences(None, None, text, 0.5) == [], text
+        assert with_detected_language([], text, 0.5) == [], text
     assert base_category("harassment/threatening") == "harassment"
