@@ -39,6 +39,8 @@ class EmbeddingCache:
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
     def get(self, text: str) -> np.ndarray | None:
+        if self.size <= 0:  # off: no digest, no lock
+            return None
         k = self.key(text)
         with self._lock:
             e = self._items.get(k)
@@ -70,11 +72,13 @@ class SemanticModel:
 
     def _embed_unique(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
+        missing: list[str] = []
         for t in dict.fromkeys(texts):
             e = self.cache.get(t)
-            if e is not None:
+            if e is None:
+                missing.append(t)
+            else:
                 out[t] = e
-        missing = [t for t in dict.fromkeys(texts) if t not in out]
         if missing:
             emb = self.encoder.embed(missing)
             self.cache.put(missing, emb)
