@@ -129,8 +129,39 @@ def job_states(base_url: str, ids: list[str], wait_s: float) -> dict[str, str]:
             time.sleep(2)
 
 
-def audited_ids(dsn: str, ids: list[str], spool_dir: Path, redis_url: str, deadletter_key: str) -> set[str]:
-    """Which request ids have an audit event somewhere durable: the table, the spool, the dead letters."""
+def _broker_request_ids(client, queue: str, unacked_key: str, ids: set[str]) -> set[str]:
+    """Request ids of audit messages the broker still holds: queued, or delivered to a worker that
+    was killed before it acknowledged (kombu's `unacked` hash; restored after the visibility
+    timeout). Such an event is delayed, not lost. Bodies are searched as decoded text."""
+    import base64
+
+    found: set[str] = set()
+
+    def check(raw) -> None:
+        raw = raw.decode() if isinstance(raw, bytes) else raw
+        text = raw
+        try:
+            msg = json.loads(raw)
+            msg = msg[0] if isinstance(msg, list) else msg
+            body = msg.get("body", "")
+            if (msg.get("properties") or {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body).decode("utf-8", "replace")
+            text = body if isinstance(body, str) else json.dumps(body)
+        except (ValueError, AttributeError, IndexError, TypeError):
+            pass
+        found.update(i for i in ids if i in text)
+
+    for raw in client.lrange(queue, 0, -1):
+        check(raw)
+    for _, raw in client.hscan_iter(unacked_key):
+        check(raw)
+    return found
+
+
+def audited_ids(dsn: str, ids: list[str], spool_dir: Path, redis_url: str, deadletter_key: str,
+                audit_queue: str | None = None, unacked_key: str = "unacked") -> set[str]:
+    """Which request ids have an audit event somewhere durable: the table, the spool, the dead
+    letters, or (with `audit_queue`) a message the broker still holds for the worker."""
     import psycopg
     import redis
 
@@ -148,7 +179,10 @@ def audited_ids(dsn: str, ids: list[str], spool_dir: Path, redis_url: str, deadl
             except (ValueError, OSError):
                 continue
     try:
-        for raw in redis.Redis.from_url(redis_url, socket_timeout=5).lrange(deadletter_key, 0, -1):
+        client = redis.Redis.from_url(redis_url, socket_timeout=5)
+        if audit_queue:
+            found |= _broker_request_ids(client, audit_queue, unacked_key, set(ids) - found)
+        for raw in client.lrange(deadletter_key, 0, -1):
             try:
                 item = json.loads(raw)
                 found.add((item.get("payload") or item).get("request_id"))

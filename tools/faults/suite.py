@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from services.config import AdmissionSettings, AuditSettings
+from services.config import AdmissionSettings, AuditSettings, QueueSettings
 from tools.faults import figures, probes
 from tools.faults.components import CeleryWorker, PostgresServer, kill_replica, reap
 from tools.launch import ROOT, LiveApp, start_live_app
@@ -128,7 +128,7 @@ def run(faults: list[str], work: Path, baseline_s: float, hold_s: float, settle_
         time.sleep(10)  # the Router's audit publisher and the worker flush
         blocked = [c["id"] for c in prober.chats if c.get("blocked") and c.get("id")]
         audited = probes.audited_ids(stack.pg.dsn, blocked, stack.spool, app.env["CHATGATE_QUEUE__BROKER_URL"],
-                                     AuditSettings().deadletter_key)
+                                     AuditSettings().deadletter_key, audit_queue=QueueSettings().audit_queue)
         records = figures.read_records(steady_rec)
         out = []
         for ph in phases:
