@@ -36,11 +36,9 @@ def log(msg: str) -> None:
 def _bottom_states(model, tokenizer_path: Path, texts: list[str], workdir: Path, threads: int, upto: int):
     """texts -> (per text: hidden state under the tuned layers [T, H] fp16, mid-layer block [H])
     from the int8 ONNX graph of the frozen layers."""
-    import onnxruntime as ort
     import torch
-    from tokenizers import Tokenizer
 
-    from services.moderation.encoder import MAX_TOKENS, Encoder
+    from services.moderation.encoder import Encoder
 
     class Bottom(torch.nn.Module):
         def __init__(self):
@@ -52,13 +50,8 @@ def _bottom_states(model, tokenizer_path: Path, texts: list[str], workdir: Path,
 
     ee.export(Bottom(), workdir / "bottom.onnx", {"hidden": {0: "n", 1: "t"}, "mid": {0: "n"}})
     ee.quantize(workdir / "bottom.onnx", workdir / "bottom8.onnx")
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(workdir / "bottom8.onnx"), so, providers=["CPUExecutionProvider"])
-    tok = Tokenizer.from_file(str(tokenizer_path))  # as run time's Encoder: same truncation
-    tok.enable_truncation(max_length=MAX_TOKENS)
-    tok.no_padding()
-    seqs = [e.ids for e in tok.encode_batch(texts)]
+    enc = Encoder(workdir / "bottom8.onnx", tokenizer_path, threads=threads)  # run time's tokeniser and session
+    seqs = [e.ids for e in enc.tokenizer.encode_batch(texts)]
     order = sorted(range(len(texts)), key=lambda i: (len(seqs[i]), texts[i]))
     hidden: list = [None] * len(texts)
     mid = np.zeros((len(texts), model.eln_w.shape[0]), dtype=np.float32)
@@ -66,7 +59,7 @@ def _bottom_states(model, tokenizer_path: Path, texts: list[str], workdir: Path,
     for k in range(0, len(order), 16):
         idx = order[k : k + 16]
         ids, mask = Encoder._pad([seqs[i] for i in idx])
-        h, m = sess.run(["hidden", "mid"], {"input_ids": ids, "attention_mask": mask})
+        h, m = enc.session.run(["hidden", "mid"], {"input_ids": ids, "attention_mask": mask})
         for j, i in enumerate(idx):
             hidden[i] = h[j, : len(seqs[i])].astype(np.float16)
         mid[idx] = m
