@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import redis
 
@@ -59,34 +59,34 @@ def _task_id(raw: str) -> str | None:
     return (msg.get("headers") or {}).get("id")
 
 
+def held_messages(broker: redis.Redis, queue: str, unacked_key: str) -> Iterator[Any]:
+    """Every raw message the broker holds for `queue`: the queue list, then kombu's unacked hash
+    (read in that order, a message popped in between is still seen)."""
+    start = 0
+    while True:
+        chunk = broker.lrange(queue, start, start + SCAN_CHUNK - 1)
+        yield from chunk
+        if len(chunk) < SCAN_CHUNK:
+            break
+        start += SCAN_CHUNK
+    for _, raw in broker.hscan_iter(unacked_key, count=SCAN_CHUNK):
+        yield raw
+
+
 def present_task_ids(broker: redis.Redis, queue: str, unacked_key: str, wanted: set[str]) -> set[str]:
     """Which of `wanted` have a message in the queue list or kombu's unacked hash.
-
-    The queue is read before the unacked hash: a message popped in between is then still seen.
     A message that cannot be parsed counts as present when it mentions a wanted id (no false loss).
     """
     found: set[str] = set()
-
-    def check(raw: Any) -> None:
+    for raw in held_messages(broker, queue, unacked_key):
         raw = raw.decode() if isinstance(raw, bytes) else raw
         try:
             tid = _task_id(raw)
         except (ValueError, AttributeError, IndexError, TypeError):
             found.update(w for w in wanted if w in raw)
-            return
+            continue
         if tid in wanted:
             found.add(tid)
-
-    start = 0
-    while True:
-        chunk = broker.lrange(queue, start, start + SCAN_CHUNK - 1)
-        for raw in chunk:
-            check(raw)
-        if len(chunk) < SCAN_CHUNK:
-            break
-        start += SCAN_CHUNK
-    for _, raw in broker.hscan_iter(unacked_key, count=SCAN_CHUNK):
-        check(raw)
     return found
 
 

@@ -135,6 +135,8 @@ def _broker_request_ids(client, queue: str, unacked_key: str, ids: set[str]) -> 
     timeout). Such an event is delayed, not lost. Bodies are searched as decoded text."""
     import base64
 
+    from services.jobs.reconcile import held_messages
+
     found: set[str] = set()
 
     def check(raw) -> None:
@@ -151,9 +153,7 @@ def _broker_request_ids(client, queue: str, unacked_key: str, ids: set[str]) -> 
             pass
         found.update(i for i in ids if i in text)
 
-    for raw in client.lrange(queue, 0, -1):
-        check(raw)
-    for _, raw in client.hscan_iter(unacked_key):
+    for raw in held_messages(client, queue, unacked_key):
         check(raw)
     return found
 
