@@ -51,6 +51,10 @@ class GeneratorSettings(BaseModel):
     # the engine computes on `cpu_threads` OMP threads (set explicitly, not left to Ray's default).
     cpu_omp_threads_bind: str = "nobind"
     cpu_threads: int = 1
+    # vLLM's EngineCore spins (sched_yield) while its worker computes a step, burning a core that
+    # moderation and the Router need on a small CPU host; on CPU each spin turn sleeps this long
+    # instead (services/generation/vllm_plugin.py). 0: vLLM's own spinning. Ignored on GPU.
+    cpu_spin_sleep_ms: float = Field(default=0.5, ge=0, le=10)
     # Tokens per streamed engine output (vLLM --stream-interval); >1 trades smoothness for less
     # per-token overhead on the Generator -> Router -> proxy path.
     stream_interval: int = 1

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from services.config import GeneratorSettings
 from services.generation.types import GenerationRequest, GenerationStep
+from services.generation.vllm_plugin import ENV
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,13 @@ def _configure_cpu_backend(settings: GeneratorSettings) -> None:
     if not _has_cuda():
         # Ray sets OMP_NUM_THREADS from num_cpus; the engine's thread count is ours to choose.
         os.environ["OMP_NUM_THREADS"] = str(settings.cpu_threads)
+        os.environ.update(spin_sleep_env(settings))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def spin_sleep_env(settings: GeneratorSettings) -> dict[str, str]:
+    """The environment that makes vLLM's processes nap instead of spin (CPU hosts only)."""
+    return {ENV: str(settings.cpu_spin_sleep_ms / 1000)} if settings.cpu_spin_sleep_ms > 0 else {}
 
 
 def _cpu_flags() -> set[str]:
@@ -61,7 +68,8 @@ class VLLMGenerator:
 
         self.settings = settings
         self.dtype = resolve_dtype(settings.dtype)
-        log.info("vLLM engine dtype: %s (setting %r)", self.dtype, settings.dtype)
+        log.info("vLLM engine dtype: %s (setting %r); engine spin sleep: %s", self.dtype, settings.dtype,
+                 os.environ.get(ENV, "off (vLLM spins)"))
         args = AsyncEngineArgs(
             model=settings.model,
             served_model_name=[settings.served_model_name],
@@ -119,17 +127,19 @@ class VLLMGenerator:
             )
             return
         yield GenerationStep(prompt_tokens=len(prompt_ids))
-        kind = RequestOutputKind.DELTA if request.stream else RequestOutputKind.FINAL_ONLY
-        params = self._sampling_params(request, kind)
-        produced = 0
+        params = self._sampling_params(request, RequestOutputKind.DELTA)
+        produced, pending = 0, ""
         async for out in self.engine.generate({"prompt_token_ids": prompt_ids}, params, request.request_id):
             completion = out.outputs[0]
-            produced += len(completion.token_ids)  # DELTA: new tokens; FINAL_ONLY: all of them
-            yield GenerationStep(
-                text=completion.text,
-                completion_tokens=produced,
-                finish_reason=completion.finish_reason if out.finished else None,
-            )
+            produced += len(completion.token_ids)  # DELTA: the new tokens
+            pending += completion.text
+            if out.finished or len(pending) >= request.chunk_chars:
+                yield GenerationStep(
+                    text=pending,
+                    completion_tokens=produced,
+                    finish_reason=completion.finish_reason if out.finished else None,
+                )
+                pending = ""
 
     async def abort(self, request_id: str) -> None:
         await self.engine.abort(request_id)

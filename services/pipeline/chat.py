@@ -26,7 +26,7 @@ from services.pipeline.guard import CheckContext, Guard
 from services.pipeline.outcome import Block
 from services.pipeline.stages import Stages
 from services.pipeline.turn import Answer, Blocked, ChatTurn, Choice, Event, Usage
-from services.pipeline.windows import WindowSplitter
+from services.pipeline.windows import Window, WindowSplitter
 
 # Called with every finished turn (feedback capture); must not raise.
 AnswerHook = Callable[[ChatTurn, Answer], Awaitable[None]]
@@ -45,12 +45,15 @@ class ChatPipeline:
 
     # -- shared start ------------------------------------------------------------------------
     def _engine_request(self, turn: ChatTurn, index: int, stream: bool) -> GenerationRequest:
+        # A non-streamed answer comes in pieces of about a first window, so its windows are
+        # checked while the rest is generated; a stream takes every delta.
+        chunk_chars = 0 if stream else self.streaming.first_window_chars
         return GenerationRequest(
             request_id=turn.completion_id if turn.n == 1 else f"{turn.completion_id}-{index}",
             messages=turn.engine_messages(), max_tokens=turn.max_tokens, temperature=turn.temperature,
             top_p=turn.top_p, stop=list(turn.stop),
             # n choices with one seed would be n copies of one answer
-            seed=None if turn.seed is None else (turn.seed + index) % 2**63, stream=stream,
+            seed=None if turn.seed is None else (turn.seed + index) % 2**63, chunk_chars=chunk_chars,
         )
 
     async def _start(self, turn: ChatTurn, stream: bool) -> tuple[list[PumpedGeneration], Block | None, int]:
@@ -114,21 +117,36 @@ class ChatPipeline:
         return answer
 
     async def _complete_choice(self, turn: ChatTurn, index: int, gen: PumpedGeneration) -> Choice:
+        """Each window is checked as soon as it is complete, alongside the generation of the rest,
+        so only the last window's check is paid after the answer ends; a flag stops the engine."""
         t_gen = time.perf_counter()
-        text, finish_reason, tokens = "", "stop", 0
-        # No first-token timeout here: a non-streamed answer arrives whole, after all its tokens.
-        while (step := await gen.next()) is not None:
-            text += step.text
-            tokens = step.completion_tokens or tokens
-            finish_reason = step.finish_reason or finish_reason
-        self.metrics.stage("generation", time.perf_counter() - t_gen)
-        splitter = WindowSplitter(self.streaming)
-        splitter.add(text)
-        windows = splitter.all_windows()
-        block = await self.guard.check("output", [w.text for w in windows], self._context(turn), windows) if windows else None
+        ctx, splitter = self._context(turn), WindowSplitter(self.streaming)
+        checks: list[asyncio.Future] = []  # in window order
+        finish_reason, tokens = "stop", 0
+        try:
+            # No first-token timeout here: the client waits for the whole answer anyway.
+            while (step := await gen.next()) is not None:
+                splitter.add(step.text)
+                tokens = step.completion_tokens or tokens
+                finish_reason = step.finish_reason or finish_reason
+                while (window := splitter.next_window()) is not None:
+                    checks.append(self._check_window(window, ctx))
+                if (block := _first_flag(checks)) is not None:
+                    self.metrics.blocked_engine_time("output", await gen.abort())
+                    return Choice(index, block.template.text, "content_filter", block, tokens)
+            self.metrics.stage("generation", time.perf_counter() - t_gen)
+            if (window := splitter.next_window(final=True)) is not None:
+                checks.append(self._check_window(window, ctx))
+            block = next((b for b in await asyncio.gather(*checks) if b is not None), None)
+        finally:
+            for check in checks:
+                check.cancel()
         if block is not None:
             return Choice(index, block.template.text, "content_filter", block, tokens)
-        return Choice(index, text, finish_reason, None, tokens)
+        return Choice(index, splitter.answer, finish_reason, None, tokens)
+
+    def _check_window(self, window: Window, ctx: CheckContext) -> asyncio.Future:
+        return asyncio.ensure_future(self.guard.check("output", [window.text], ctx, [window]))
 
     # -- streamed ------------------------------------------------------------------------------
     async def stream(self, turn: ChatTurn) -> AsyncIterator[Event]:
@@ -171,6 +189,11 @@ class ChatPipeline:
             else:
                 outcome = answer.outcome
             self._finish("chat_stream", turn, answer, outcome, t0)
+
+
+def _first_flag(checks: list[asyncio.Future]) -> Block | None:
+    """The block of the earliest finished check that flagged, if any (without waiting)."""
+    return next((c.result() for c in checks if c.done() and c.result() is not None), None)
 
 
 def _failure_outcome(exc: BaseException) -> str:

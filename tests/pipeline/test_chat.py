@@ -66,6 +66,35 @@ async def test_output_block_replaces_the_answer_and_output_checks_see_the_reques
     assert all(request == "what do you think of me?" for request, _ in stages.output_checks)
 
 
+async def test_non_streamed_answer_is_checked_while_it_is_generated():
+    """Windows are checked as they complete, so most checks overlap generation, not follow it."""
+    stages = FakeStages(answer="Plain harmless sentence number one is here. " * 10, delay=0.002)
+    tokens_at_check: list[int] = []
+    moderate_output = stages.moderate_output
+
+    async def recording(request, texts):
+        tokens_at_check.append(stages.tokens_generated)
+        return await moderate_output(request, texts)
+
+    stages.moderate_output = recording
+    pipeline, _ = make_pipeline(stages, streaming={"window_chars": 80, "overlap_chars": 20})
+    answer = await pipeline.complete(turn("hi"))
+    assert answer.choices[0].text == stages.answer and answer.choices[0].block is None
+    total = len(stages.answer.split(" "))
+    assert len(tokens_at_check) > 3 and tokens_at_check[0] < total // 4
+    assert stages.requests[0].chunk_chars > 0  # the Generator sends pieces, not every token
+
+
+async def test_non_streamed_flag_stops_generation_early():
+    answer = "This first part is entirely harmless text. You idiot. " + "and more words " * 200
+    stages = FakeStages(answer=answer, delay=0.001)
+    pipeline, metrics = make_pipeline(stages, streaming={"window_chars": 60, "overlap_chars": 20})
+    choice = (await pipeline.complete(turn("hi"))).choices[0]
+    assert choice.finish_reason == "content_filter" and "idiot" not in choice.text
+    assert stages.closed_early == 1 and stages.tokens_generated < len(answer.split(" "))
+    assert metrics.registry.get_sample_value("chatgate_blocked_engine_seconds_total", {"stage": "output"}) > 0
+
+
 async def test_moderation_failure_fails_closed_by_default():
     stages = FakeStages(fail_moderation=True)
     pipeline, metrics = make_pipeline(stages)
@@ -79,7 +108,9 @@ async def test_moderation_failure_can_be_configured_to_fail_open_and_is_counted(
     pipeline, metrics = make_pipeline(stages, guard={"fail_open": True})
     answer = await pipeline.complete(turn("hello"))
     assert answer.choices[0].text == stages.answer
-    assert metrics.registry.get_sample_value("chatgate_moderation_failures_total", {"direction": "output"}) == 1
+    windows = len(stages.output_checks)  # each window is its own check, and each failed
+    assert windows >= 1
+    assert metrics.registry.get_sample_value("chatgate_moderation_failures_total", {"direction": "output"}) == windows
 
 
 async def test_slow_moderation_times_out_and_fails_closed():

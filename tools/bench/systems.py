@@ -15,7 +15,7 @@ import httpx
 import psutil
 
 from loadtest.common import MODEL
-from services.generation.engine import resolve_dtype  # the Generator's own choice for `auto`
+from services.generation.engine import resolve_dtype, spin_sleep_env  # the Generator's own choice for `auto`
 from tools.bench.load import run_levels
 from tools.bench.sampler import MemorySampler
 
@@ -73,6 +73,7 @@ def bench_vllm(args, prompts, model_dir: str | None) -> dict:
     port = free_port()
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=str(gen.cpu_kvcache_gib),
                VLLM_CPU_OMP_THREADS_BIND=gen.cpu_omp_threads_bind, HF_HUB_OFFLINE="1")
+    env.update(spin_sleep_env(gen))  # the same engine: chatgate's vLLM plugin is in this environment too
     threads = gen.cpu_threads if args.vllm_omp_threads is None else args.vllm_omp_threads
     if threads > 0:  # the Generator sets OMP_NUM_THREADS=cpu_threads in its replica
         env["OMP_NUM_THREADS"] = str(threads)
@@ -82,8 +83,8 @@ def bench_vllm(args, prompts, model_dir: str | None) -> dict:
     sampler = MemorySampler()
     sampler.start()
     t0 = time.monotonic()
-    print(f"bare vLLM: dtype {resolve_dtype(gen.dtype)}, OMP threads {threads or 'unset'}, max_model_len {gen.max_model_len}",
-          flush=True)
+    print(f"bare vLLM: dtype {resolve_dtype(gen.dtype)}, OMP threads {threads or 'unset'}, max_model_len {gen.max_model_len}, "
+          f"engine spin sleep {gen.cpu_spin_sleep_ms} ms", flush=True)
     proc = subprocess.Popen(vllm_command(gen, port), env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
