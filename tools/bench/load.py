@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 import httpx
 
 from loadtest.common import MODEL, percentile
+from tools.bench.cpu import CpuSnapshot
 from tools.sse import StreamTimer, aevents
 
 # mode -> (streamed?, chatgate's moderation_mode, row label). Bare vLLM has no moderation, so its
@@ -50,6 +51,7 @@ class Result:
     itl: dict  # gaps between content events, pooled over the level's requests
     loadavg: float
     error_samples: list[str] = field(default_factory=list)
+    cpu: dict = field(default_factory=dict)  # cores per process role during the level (tools/bench/cpu.py)
 
 
 @dataclass
@@ -121,12 +123,15 @@ def run_levels(base_url: str, name: str, modes: list[str], levels: list[int], pr
         for level in levels:
             if sampler:
                 sampler.hold()
+            cpu0 = CpuSnapshot()
             r = asyncio.run(drive(base_url, f"{name} {label}", prompts, level, max(requests, level), max_tokens,
                                   stream, extra[mode]))
+            r.cpu = CpuSnapshot().cores_since(cpu0)
             if sampler:
                 sampler.sample()
             print(f"  {r.target:<26} c={level:<3} {r.req_s:6.2f} req/s {r.tok_s:7.1f} tok/s  e2e p50 {r.e2e['p50']}"
                   f"  ttft p50 {r.ttft['p50']}  itl p99 {r.itl['p99']} ms  errors {r.errors}  load {r.loadavg}",
                   flush=True)
+            print(f"    cpu (cores): {', '.join(f'{k} {v}' for k, v in r.cpu.items())}", flush=True)
             out.append(asdict(r))
     return out

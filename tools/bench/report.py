@@ -40,6 +40,21 @@ def targets_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def cpu_table(report: dict) -> str:
+    """Cores each process role used during each row's level: where the time went."""
+    rows = [r for r in index(report).values() if r.get("cpu")]
+    if not rows:
+        return ""
+    roles = sorted({k for r in rows for k in r["cpu"] if k != "machine busy"},
+                   key=lambda k: -max(r["cpu"].get(k, 0) for r in rows))
+    lines = ["| CPU, cores used during the level | conc | machine busy | " + " | ".join(roles) + " |",
+             "|---|---:|---:|" + "---:|" * len(roles)]
+    for r in rows:
+        lines.append(f"| {r['target']} | {r['level']} | {fmt(r['cpu'].get('machine busy'), 2)} | "
+                     + " | ".join(fmt(r["cpu"].get(k), 2) for k in roles) + " |")
+    return "\n".join(lines)
+
+
 def notes(report: dict) -> list[str]:
     extra = []
     for key, label in (("vllm", "bare vLLM"), ("chatgate", "chatgate")):
@@ -64,4 +79,5 @@ def notes(report: dict) -> list[str]:
 
 
 def render(report: dict) -> str:
-    return "\n\n".join([results_table(report), ratio_table(report), targets_table(report), "\n".join(notes(report))])
+    parts = [results_table(report), ratio_table(report), targets_table(report), cpu_table(report), "\n".join(notes(report))]
+    return "\n\n".join(p for p in parts if p)
