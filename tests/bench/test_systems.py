@@ -1,7 +1,7 @@
 """The benchmark's report helpers (no system started)."""
 from pathlib import Path
 
-from tools.bench.systems import serve_mode_of
+from tools.bench.systems import engine_settings, serve_mode_of
 
 THROUGHPUT_LOG = """\
 (ServeController pid=1) INFO serve 1 -- Throughput optimized Ray Serve enabled with the following configurations:
@@ -19,3 +19,10 @@ def test_serve_mode_names_the_data_path(tmp_path: Path) -> None:
                                       "gRPC communication enabled")
     assert "Serve proxy" in serve_mode_of(log, {"RAY_SERVE_ENABLE_HA_PROXY": "0"})
     assert serve_mode_of(tmp_path / "missing.log", {}).startswith("classic")
+
+
+def test_bare_vllm_gets_the_generator_settings_serve_run_would_resolve(monkeypatch) -> None:
+    monkeypatch.setenv("CHATGATE_GENERATOR__CPU_SPIN_SLEEP_MS", "2")
+    monkeypatch.setenv("CHATGATE_GENERATOR__MAX_MODEL_LEN", "4096")  # the file's args win over the environment
+    gen = engine_settings()
+    assert gen.cpu_spin_sleep_ms == 2 and gen.max_model_len == 2048

@@ -48,13 +48,14 @@ def kill_orphans(pids: set[int]) -> None:
 
 
 def engine_settings():
-    """chatgate's Generator settings as deployments.yaml configures them: bare vLLM gets the same."""
+    """chatgate's Generator settings as `serve run deployments.yaml` resolves them (the file's args
+    over CHATGATE_* environment variables): bare vLLM gets the same."""
     import yaml
 
-    from services.config import GeneratorSettings
+    from services.config import load_settings
 
     app = yaml.safe_load((ROOT / "deployments.yaml").read_text())["applications"][0]
-    return GeneratorSettings(**(app.get("args") or {}).get("generator", {}))
+    return load_settings(app.get("args") or {}).generator
 
 
 def vllm_command(gen, port: int) -> list[str]:
