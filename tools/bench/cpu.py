@@ -55,4 +55,6 @@ class CpuSnapshot:
         busy = (total(self.machine) - total(before.machine)) - (idle(self.machine) - idle(before.machine))
         out = {role: round(s / wall, 2) for role, s in sorted(roles.items(), key=lambda kv: -kv[1]) if s / wall >= 0.01}
         out["machine busy"] = round(busy / wall, 2)
+        # CPU the hypervisor gave to other guests: a run with much of it measured a slower machine
+        out["machine steal"] = round((getattr(self.machine, "steal", 0.0) - getattr(before.machine, "steal", 0.0)) / wall, 2)
         return out

@@ -45,12 +45,12 @@ def cpu_table(report: dict) -> str:
     rows = [r for r in index(report).values() if r.get("cpu")]
     if not rows:
         return ""
-    roles = sorted({k for r in rows for k in r["cpu"] if k != "machine busy"},
+    roles = sorted({k for r in rows for k in r["cpu"] if not k.startswith("machine ")},
                    key=lambda k: -max(r["cpu"].get(k, 0) for r in rows))
-    lines = ["| CPU, cores used during the level | conc | machine busy | " + " | ".join(roles) + " |",
-             "|---|---:|---:|" + "---:|" * len(roles)]
+    lines = ["| CPU, cores used during the level | conc | machine busy | stolen by the hypervisor | " + " | ".join(roles) + " |",
+             "|---|---:|---:|---:|" + "---:|" * len(roles)]
     for r in rows:
-        lines.append(f"| {r['target']} | {r['level']} | {fmt(r['cpu'].get('machine busy'), 2)} | "
+        lines.append(f"| {r['target']} | {r['level']} | {fmt(r['cpu'].get('machine busy'), 2)} | {fmt(r['cpu'].get('machine steal'), 2)} | "
                      + " | ".join(fmt(r["cpu"].get(k), 2) for k in roles) + " |")
     return "\n".join(lines)
 
