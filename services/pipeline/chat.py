@@ -22,11 +22,11 @@ from services.observability.metrics import PipelineMetrics
 from services.pipeline.choice_stream import ChoiceStream
 from services.pipeline.errors import InvalidTurn
 from services.pipeline.generation import PumpedGeneration
-from services.pipeline.guard import CheckContext, Guard
+from services.pipeline.guard import CheckContext, Guard, first_flag
 from services.pipeline.outcome import Block
 from services.pipeline.stages import Stages
 from services.pipeline.turn import Answer, Blocked, ChatTurn, Choice, Event, Usage
-from services.pipeline.windows import Window, WindowSplitter
+from services.pipeline.windows import WindowSplitter
 
 # Called with every finished turn (feedback capture); must not raise.
 AnswerHook = Callable[[ChatTurn, Answer], Awaitable[None]]
@@ -130,13 +130,13 @@ class ChatPipeline:
                 tokens = step.completion_tokens or tokens
                 finish_reason = step.finish_reason or finish_reason
                 while (window := splitter.next_window()) is not None:
-                    checks.append(self._check_window(window, ctx))
-                if (block := _first_flag(checks)) is not None:
+                    checks.append(self.guard.check_window(window, ctx))
+                if (block := first_flag(checks)) is not None:
                     self.metrics.blocked_engine_time("output", await gen.abort())
                     return Choice(index, block.template.text, "content_filter", block, tokens)
             self.metrics.stage("generation", time.perf_counter() - t_gen)
             if (window := splitter.next_window(final=True)) is not None:
-                checks.append(self._check_window(window, ctx))
+                checks.append(self.guard.check_window(window, ctx))
             block = next((b for b in await asyncio.gather(*checks) if b is not None), None)
         finally:
             for check in checks:
@@ -144,9 +144,6 @@ class ChatPipeline:
         if block is not None:
             return Choice(index, block.template.text, "content_filter", block, tokens)
         return Choice(index, splitter.answer, finish_reason, None, tokens)
-
-    def _check_window(self, window: Window, ctx: CheckContext) -> asyncio.Future:
-        return asyncio.ensure_future(self.guard.check("output", [window.text], ctx, [window]))
 
     # -- streamed ------------------------------------------------------------------------------
     async def stream(self, turn: ChatTurn) -> AsyncIterator[Event]:
@@ -189,11 +186,6 @@ class ChatPipeline:
             else:
                 outcome = answer.outcome
             self._finish("chat_stream", turn, answer, outcome, t0)
-
-
-def _first_flag(checks: list[asyncio.Future]) -> Block | None:
-    """The block of the earliest finished check that flagged, if any (without waiting)."""
-    return next((c.result() for c in checks if c.done() and c.result() is not None), None)
 
 
 def _failure_outcome(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ from services.generation.types import GenerationStep
 from services.observability.metrics import PipelineMetrics
 from services.pipeline.errors import GenerationUnavailable
 from services.pipeline.generation import PumpedGeneration
-from services.pipeline.guard import CheckContext, Guard
+from services.pipeline.guard import CheckContext, Guard, first_flag
 from services.pipeline.outcome import Block
 from services.pipeline.turn import Blocked, Choice, Delta, Event, Failed, Finished, StreamMode
 from services.pipeline.windows import Window, WindowSplitter
@@ -58,21 +58,18 @@ class ChoiceStream:
         self._arrivals = [(o, t) for o, t in self._arrivals if o > window.end]
         return self._delta(window.text[window.new_start - window.start:])
 
-    def _check(self, window: Window) -> asyncio.Future:
-        return asyncio.ensure_future(self.guard.check("output", [window.text], self.ctx, [window]))
-
-    async def _take(self, window: Window, checks: list[tuple[Window, asyncio.Future]]) -> tuple[Block | None, Delta | None]:
+    async def _take(self, window: Window, checks: list[asyncio.Future]) -> tuple[Block | None, Delta | None]:
         """Buffered: check the window now and release its text if it passed. Async: its text is
         already out; check it alongside."""
         if self.mode == "async":
-            checks.append((window, self._check(window)))
+            checks.append(self.guard.check_window(window, self.ctx))
             return None, None
-        block = await self._check(window)
+        block = await self.guard.check_window(window, self.ctx)
         return block, None if block is not None else self._release(window)
 
     async def events(self) -> AsyncIterator[Event]:
         splitter = WindowSplitter(self.streaming)
-        checks: list[tuple[Window, asyncio.Future]] = []  # async mode: checks in flight
+        checks: list[asyncio.Future] = []  # async mode: checks in flight, in window order
         block: Block | None = None
         finish_reason = "stop"
         timeout: float | None = self.admission.first_token_timeout_s
@@ -99,7 +96,7 @@ class ChoiceStream:
                 if delta is not None:
                     yield delta
             if block is None and checks:
-                await asyncio.wait([t for _, t in checks])
+                await asyncio.wait(checks)
                 block = self._first_flag(checks)
             if block is not None:
                 if not self.gen.finished:  # stopped early: count the engine time it had used
@@ -113,14 +110,13 @@ class ChoiceStream:
             self.result = Choice(self.index, self.sent, "error", None, self.completion_tokens)
             yield Failed(self.index, exc.message)
         finally:
-            for _, task in checks:
+            for task in checks:
                 task.cancel()
             await self.gen.abort()  # client gone or error: vLLM frees the request at once
 
-    def _first_flag(self, checks: list[tuple[Window, asyncio.Future]]) -> Block | None:
+    @staticmethod
+    def _first_flag(checks: list[asyncio.Future]) -> Block | None:
         """The earliest flagged window among finished checks; drops the passed ones."""
-        for _, task in checks:
-            if task.done() and task.result() is not None:
-                return task.result()
-        checks[:] = [(w, t) for w, t in checks if not t.done()]
-        return None
+        if (block := first_flag(checks)) is None:
+            checks[:] = [t for t in checks if not t.done()]
+        return block

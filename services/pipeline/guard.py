@@ -58,6 +58,14 @@ class Decision:
 DecisionHook = Callable[[Decision], Awaitable[None]]  # must not raise
 
 
+def first_flag(checks: Sequence[asyncio.Future]) -> Block | None:
+    """The block of the earliest finished check (in window order) that flagged; None without waiting."""
+    for check in checks:
+        if check.done() and (block := check.result()) is not None:
+            return block
+    return None
+
+
 class Guard:
     def __init__(self, stages: ModerationStages, settings: GuardSettings, metrics: PipelineMetrics,
                  templates: TemplateSettings, on_decision: DecisionHook | None = None):
@@ -86,6 +94,10 @@ class Guard:
                 break
             self._record(Decision(direction, ctx.completion_id, verdict, text, None))
         return block
+
+    def check_window(self, window: Window, ctx: CheckContext) -> asyncio.Future:
+        """One answer window's output check, started now as a task (it runs beside generation)."""
+        return asyncio.ensure_future(self.check("output", [window.text], ctx, [window]))
 
     async def _verdicts(self, direction: Direction, texts: list[str], ctx: CheckContext) -> list[ModerationVerdict] | None:
         t0 = time.perf_counter()

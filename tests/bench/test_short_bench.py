@@ -14,6 +14,7 @@ from tools.bench import gate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
 ROOT = Path(__file__).resolve().parents[2]
+STOLEN_LIMIT = 0.1  # cores (of the 2) the hypervisor may take during a level before a run cannot judge
 
 
 def _short_run(tmp_path, name: str) -> tuple[subprocess.CompletedProcess, dict]:
@@ -46,9 +47,6 @@ def test_short_benchmark_holds_the_baseline_ratios(tmp_path):
         pytest.skip(f"regressed in two runs ({confirmed}), but the hypervisor took up to {stolen} cores "
                     f"during a level (limit {STOLEN_LIMIT}): this machine cannot measure the ratios now")
     assert not confirmed, f"regressed in two runs: {confirmed}\n" + second.stdout[-4000:]
-
-
-STOLEN_LIMIT = 0.1  # cores, of the 2
 
 
 def _stolen(report: dict) -> float:
