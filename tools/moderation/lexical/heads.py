@@ -48,12 +48,17 @@ def log(msg: str) -> None:
 
 def load_rows(data: Path):
     """A1's labelled data (python -m tools.moderation.data): train.jsonl + eval.jsonl as
-    (text, labels, source, split, group) rows; the lexical heads see the text only (no context)."""
+    (text, labels, source, split, group) rows; the lexical heads see the text only (no context).
+    The model's own answers train only the semantic answer head (data/model_answers.py)."""
+    from tools.moderation.data.model_answers import SOURCE as ANSWER_HEAD_ONLY
+
     rows = []
     for split in ("train", "eval"):
         for line in (data / f"{split}.jsonl").read_text(encoding="utf-8").split("\n"):
             if line.strip():
                 r = json.loads(line)
+                if r["source"] == ANSWER_HEAD_ONLY:
+                    continue
                 rows.append((" ".join(r["text"].split()), set(r["labels"]), r["source"], r["split"], r["group"]))
     return rows
 

@@ -1,0 +1,87 @@
+"""The served model's own answers: train-split file -> benign answer rows; eval-split file -> the
+eval's per-answer measure. Checks the split holds and that an answer counts as flagged when any
+of the pipeline's windows is."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from services.config import StreamingSettings
+from services.moderation.categories import CATEGORIES
+from services.pipeline.windows import WindowSplitter
+from tools.moderation import eval as moderation_eval
+from tools.moderation.data import __main__ as build
+from tools.moderation.data.common import dedup_key
+from tools.moderation.data.model_answers import FILE, model_answer_rows
+from tools.moderation.model_answers import pick, windows_of
+
+
+@pytest.fixture(scope="module")
+def split_rows():
+    return build.assign_splits(build.collect(build.Path("/nonexistent"), require=False), build.reserved_keys())
+
+
+def test_train_file_gives_benign_answer_rows_in_context():
+    rows = model_answer_rows()
+    assert len(rows) > 1000
+    assert {r.split for r in rows} == {"train"} and {r.kind for r in rows} == {"answer"}
+    assert all(not r.labels and r.context and r.family == "benign_answer" for r in rows)
+    assert {r.lang for r in rows} == {"en", "de", "fr", "es"}
+
+
+def test_answers_to_eval_requests_never_train(split_rows):
+    eval_requests = {dedup_key(r.text) for r in split_rows if r.split == "eval"}
+    eval_file = {dedup_key(a["request"]) for a in moderation_eval.read_model_answers()}
+    assert len(eval_file) > 200
+    train_requests = {dedup_key(r.context) for r in model_answer_rows()}
+    assert not train_requests & eval_file
+    assert not train_requests & eval_requests  # the file still matches the data's split
+    kept = [r for r in split_rows if r.source == "model_answers"]
+    assert kept and all(r.split == "train" for r in kept)
+
+
+def test_an_answer_to_an_eval_request_in_the_train_file_is_refused(tmp_path):
+    line = json.loads(FILE.read_text(encoding="utf-8").split("\n")[0])
+    (tmp_path / "a.jsonl").write_text(json.dumps({**line, "split": "eval"}) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="eval request"):
+        model_answer_rows(tmp_path / "a.jsonl")
+
+
+def test_windows_are_the_pipelines_cuts():
+    answer = "Sure! Here is a plan for your trip. " * 12 + "Have fun"
+    splitter = WindowSplitter(StreamingSettings())
+    splitter.add(answer)
+    assert windows_of(answer) == [w.text for w in splitter.all_windows()]
+    assert len(windows_of(answer)) > 3
+
+
+def test_pick_takes_benign_requests_of_one_split_per_family_and_language():
+    rows = [{"text": f"t{i}", "split": "train" if i % 2 else "eval", "family": "everyday_benign", "kind": "request",
+             "labels": [], "lang": "en"} for i in range(20)]
+    rows.append({"text": "bad", "split": "train", "family": "harmful_request", "kind": "request", "labels": ["illicit"], "lang": "en"})
+    got = pick(rows, "train", 3)
+    assert len(got) == 3 and all(r["split"] == "train" and r["family"] == "everyday_benign" for r in got)
+    assert got == pick(list(reversed(rows)), "train", 3)  # by hash, not by order
+
+
+class FlagsWindowsWithBad:
+    """Stands in for eval.Scorer: a window is flagged (harassment) iff it says BAD."""
+
+    def answers(self, pairs):
+        hits = np.zeros((len(pairs), len(CATEGORIES)), dtype=bool)
+        hits[:, 0] = ["BAD" in w for _, w in pairs]
+        return hits, hits[:, 0].astype(float)
+
+
+def test_an_answer_is_flagged_when_any_window_is():
+    clean = "A calm and friendly sentence about cooking rice. " * 10
+    answers = [{"request": "r1", "answer": clean, "family": "everyday_benign", "lang": "en"},
+               {"request": "r2", "answer": clean + "Then BAD words near the end.", "family": "everyday_benign", "lang": "en"},
+               {"request": "r3", "answer": "BAD " + clean, "family": "smalltalk", "lang": "de"}]
+    measures, by = moderation_eval.model_answer_measures(FlagsWindowsWithBad(), answers)
+    per_answer = measures[0]
+    assert per_answer.n == 3 and per_answer.value == pytest.approx(2 / 3) and per_answer.verdict == "MISS"
+    assert by["model_answer|everyday_benign|en"] == {"n": 2, "flagged": 0.5}
+    assert measures[1].n > 3 and 0 < measures[1].value < 2 / 3  # most windows are clean
