@@ -231,7 +231,8 @@ def quantize(fp32: Path, int8: Path) -> None:
 
 def parity(model, onnx_path: Path, tokenizer_path: Path, texts: list[str]) -> dict:
     """Cosine between torch (ids with the prefix typed in, one text at a time) and the ONNX encoder
-    (baked prefix, padded length-sorted batches): checks export, quantisation and the template."""
+    (baked prefix, services.moderation.encoder as run time calls it): checks export, quantisation and
+    the template."""
     import torch
     from tokenizers import Tokenizer
 
