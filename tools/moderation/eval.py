@@ -94,17 +94,14 @@ def read_model_answers(path: Path = MODEL_ANSWERS) -> list[dict]:
 
 def model_answer_measures(scorer: "Scorer", answers: list[dict]) -> tuple[list[Measure], dict]:
     """The served model's answers to held-out benign requests, cut into the windows the pipeline
-    checks (current streaming settings); an answer counts as flagged if any window is, since one
+    checks (recut here, not read from the file); an answer counts as flagged if any window is, since one
     flagged window replaces the whole answer with a template."""
-    from services.config import StreamingSettings
-    from services.pipeline.windows import WindowSplitter
+    from tools.moderation.model_answers import windows_of
 
     pairs, owner = [], []
     for i, a in enumerate(answers):
-        splitter = WindowSplitter(StreamingSettings())
-        splitter.add(a["answer"])
-        for w in splitter.all_windows():
-            pairs.append((a["request"], w.text))
+        for window in windows_of(a["answer"]):
+            pairs.append((a["request"], window))
             owner.append(i)
     hits, _ = scorer.answers(pairs) if pairs else (np.zeros((0, len(CATEGORIES)), dtype=bool), None)
     flagged = np.zeros(len(answers), dtype=bool)
