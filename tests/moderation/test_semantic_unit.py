@@ -103,7 +103,7 @@ def test_benign_text_also_trains_as_the_windows_run_time_scores():
 
 def test_cuts_can_come_from_one_fold_only():
     """With a fine-tuned encoder the cuts come from the fold it never trained on."""
-    from tools.moderation.semantic_train import FOLDS, cross_validate, fold_of
+    from tools.moderation.semantic_train import FOLDS, content_key, cross_validate, fold_of
 
     rng = np.random.default_rng(0)
     groups = [f"g{i}" for i in range(400)]
@@ -113,7 +113,22 @@ def test_cuts_can_come_from_one_fold_only():
     w = np.ones(400, dtype=np.float32)
     cuts_all, oof = cross_validate(x, y, groups, w, 3.0, "t")
     cuts_0, _ = cross_validate(x, y, groups, w, 3.0, "t", cut_fold=0)
-    sel = np.array([fold_of(g) == 0 for g in groups])
+    sel = np.array([fold_of(content_key(g)) == 0 for g in groups])
     assert 0 < sel.sum() < 400 and FOLDS > 1
     assert cuts_0[0] == best_cut(y[sel, 0], oof[sel, 0], 3.0)
     assert cuts_all[0] == best_cut(y[:, 0], oof[:, 0], 3.0)
+
+
+def test_cv_folds_keep_a_content_together_across_languages_frames_and_answers():
+    """A held-out fold must hold contents the heads never saw in any frame or language, or the
+    out-of-fold scores (and the cuts chosen on them) promise recall on memorised contents."""
+    from tools.moderation.semantic_train import content_key
+
+    same = ["gen_howto:en:f3:ricin", "gen_howto:de:f7+p2:ricin", "gen_answer:fr:ricin",
+            "model_answers:gen_howto:es:f1:ricin:w4"]
+    assert {content_key(g) for g in same} == {"content:ricin"}
+    hate = ["gen_hate:en:vermin:jews", "gen_hate:de:vermin:roma", "gen_hate:fr:vermin:roma:post"]
+    assert {content_key(g) for g in hate} == {"content:vermin"}
+    assert content_key("gen_intent:en:gen_intenten4:stab_him") == content_key("gen_intent:es:gen_intentes2:stab_him")
+    assert content_key("gen_howto:en:f3:bread") != content_key("gen_howto:en:f3:ricin")
+    assert content_key("chatterbot:food:12") == "chatterbot:food:12"  # corpora keep their own groups

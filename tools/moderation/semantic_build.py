@@ -26,7 +26,9 @@ from tools.moderation.data.model_answers import SOURCE as ANSWER_HEAD_ONLY
 
 HERE = Path(__file__).resolve().parent
 EMBED_BATCH = 64
-FP_COST = {"text": 3.0, "answer": 2.0}
+# a false flag costs 2 misses in the cut search; with content-grouped folds the text head at 3.0 gave
+# up 5 points of harmful recall for 3 points of tricky benign (model card, experiment 17)
+FP_COST = {"text": 2.0, "answer": 2.0}
 
 
 def log(msg: str) -> None:

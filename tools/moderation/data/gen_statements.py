@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tools.moderation.data.common import LANGS, Row, eval_part, fill, load_yaml, rng
 
-PER_ITEM = {"en": 16, "de": 14, "fr": 14, "es": 14}  # groups per hate predicate
+PER_ITEM = {"en": 10, "de": 8, "fr": 8, "es": 8}  # groups per hate predicate
 SLOT_PER = {"en": 40, "de": 30, "fr": 30, "es": 30}  # items per neutral frame
 
 
