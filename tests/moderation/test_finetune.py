@@ -8,7 +8,7 @@ import pytest
 
 from tools.moderation import e5_export as ee
 from tools.moderation import e5_finetune as ft
-from tools.moderation.semantic_train import content_key, fold_of
+from tools.moderation.semantic_train import content_fold
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def test_only_the_top_layers_learn_and_the_holdout_fold_is_never_trained_on(load
     monkeypatch.setattr(ft, "BATCH", 8)
     info = ft.finetune(model, tok, rows, tmp_path, threads=2, tune_layers=2, epochs=1)
 
-    trained = {r["text"] for r in rows if fold_of(content_key(r["group"])) != ft.HOLDOUT_FOLD}
+    trained = {r["text"] for r in rows if content_fold(r["group"]) != ft.HOLDOUT_FOLD}
     assert info["texts"] == len(trained) < len({r["text"] for r in rows})
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     top = {f"layers.{i}." for i in (len(model.layers) - 2, len(model.layers) - 1)}

@@ -103,7 +103,7 @@ def test_benign_text_also_trains_as_the_windows_run_time_scores():
 
 def test_cuts_can_come_from_one_fold_only():
     """With a fine-tuned encoder the cuts come from the fold it never trained on."""
-    from tools.moderation.semantic_train import FOLDS, content_key, cross_validate, fold_of
+    from tools.moderation.semantic_train import FOLDS, content_fold, cross_validate
 
     rng = np.random.default_rng(0)
     groups = [f"g{i}" for i in range(400)]
@@ -113,7 +113,7 @@ def test_cuts_can_come_from_one_fold_only():
     w = np.ones(400, dtype=np.float32)
     cuts_all, oof = cross_validate(x, y, groups, w, 3.0, "t")
     cuts_0, _ = cross_validate(x, y, groups, w, 3.0, "t", cut_fold=0)
-    sel = np.array([fold_of(content_key(g)) == 0 for g in groups])
+    sel = np.array([content_fold(g) == 0 for g in groups])
     assert 0 < sel.sum() < 400 and FOLDS > 1
     assert cuts_0[0] == best_cut(y[sel, 0], oof[sel, 0], 3.0)
     assert cuts_all[0] == best_cut(y[:, 0], oof[:, 0], 3.0)

@@ -78,7 +78,7 @@ def finetune(model, tokenizer_path: Path, rows: list[dict], workdir: Path, threa
     torch.manual_seed(SEED)
     torch.set_num_threads(threads)
     t0 = time.time()
-    rows = [r for r in rows if st.fold_of(st.content_key(r["group"])) != HOLDOUT_FOLD]
+    rows = [r for r in rows if st.content_fold(r["group"]) != HOLDOUT_FOLD]
     texts = sorted({r["text"] for r in rows})
     index = {t: i for i, t in enumerate(texts)}
     y_text = np.zeros((len(texts), len(st.CATEGORIES)), dtype=np.float32)

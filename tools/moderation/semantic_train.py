@@ -97,9 +97,14 @@ def content_key(group: str) -> str:
     if parts[0] == "model_answers":
         return content_key(":".join(parts[1:-1]))
     i = _CONTENT_PART.get(parts[0])
-    if i is None or len(parts) <= max(i, -i - 1):
+    if i is None or i >= len(parts):
         return group
     return f"content:{parts[i]}"
+
+
+def content_fold(group: str) -> int:
+    """The CV fold of a row: by content, the one rule the cut search and the fine-tune's holdout share."""
+    return fold_of(content_key(group))
 
 
 def fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, epochs: int = EPOCHS) -> dict:
@@ -160,7 +165,7 @@ def cross_validate(x, y, groups, w, fp_cost: float, name: str, cut_fold: int | N
     `cut_fold`: choose the cuts on that fold's rows only (the ones a fine-tuned encoder never saw)."""
     from services.moderation.heads import mlp_probs
 
-    folds = np.array([fold_of(content_key(g)) for g in groups])
+    folds = np.array([content_fold(g) for g in groups])
     oof = np.zeros_like(y)
     for k in range(FOLDS):
         t = time.time()
