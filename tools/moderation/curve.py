@@ -34,6 +34,10 @@ def harm_scores(model_dir: Path, rows: list[dict]) -> np.ndarray:
     return harm
 
 
+def _rate(hit: np.ndarray) -> str:
+    return f"{hit.mean():6.1%}" if hit.size else f"{'-':>6s}"
+
+
 def report(name: str, harm: np.ndarray, fam: np.ndarray, lang: np.ndarray) -> list[str]:
     benign = np.isin(fam, sum(BENIGN.values(), ()))
     harmful = np.isin(fam, HARMFUL)
@@ -43,9 +47,9 @@ def report(name: str, harm: np.ndarray, fam: np.ndarray, lang: np.ndarray) -> li
         # delta = 0 is the build's own cuts; otherwise the quantile that flags `rate` of the benign pool
         delta = 0.0 if rate is None else float(np.quantile(harm[benign], 1 - rate))
         hit = harm >= delta
-        cols = [f"{hit[benign].mean():6.1%}", f"{hit[requests].mean():6.1%}", f"{hit[harmful].mean():6.1%}"]
-        cols += [f"{hit[np.isin(fam, f)].mean():6.1%}" for f in BENIGN.values()]
-        cols += [f"{hit[benign & (lang == g)].mean():6.1%}" for g in ("de", "fr", "es")]
+        cols = [_rate(hit[benign]), _rate(hit[requests]), _rate(hit[harmful])]
+        cols += [_rate(hit[np.isin(fam, f)]) for f in BENIGN.values()]
+        cols += [_rate(hit[benign & (lang == g)]) for g in ("de", "fr", "es")]
         out.append(f"{name:18s} {'own cuts' if rate is None else f'{rate:.0%} pooled':>10s} {delta:+7.3f} " + " ".join(cols))
     return out
 
