@@ -21,6 +21,7 @@ from tools.moderation.eval import HARMFUL, Scorer, eval_rows
 
 BENIGN = {"everyday": ("everyday_benign", "smalltalk"), "tricky": ("tricky_benign",),
           "statements": ("benign_statement", "group_benign")}
+BENIGN_FAMILIES = sum(BENIGN.values(), ())  # the pool the matched rates are read on
 POOLED_RATES = (0.02, 0.05, 0.08, 0.12)
 
 
@@ -39,7 +40,7 @@ def _rate(hit: np.ndarray) -> str:
 
 
 def report(name: str, harm: np.ndarray, fam: np.ndarray, lang: np.ndarray) -> list[str]:
-    benign = np.isin(fam, sum(BENIGN.values(), ()))
+    benign = np.isin(fam, BENIGN_FAMILIES)
     harmful = np.isin(fam, HARMFUL)
     requests = fam == "harmful_request"
     out = []
@@ -60,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True, help="folder with eval.jsonl")
     ap.add_argument("--per-family", type=int, default=300)
     args = ap.parse_args(argv)
-    fams = set(HARMFUL) | set(sum(BENIGN.values(), ()))
+    fams = set(HARMFUL) | set(BENIGN_FAMILIES)
     rows = [r for r in eval_rows(args.data / "eval.jsonl", args.per_family)
             if r["kind"] != "answer" and r["family"] in fams]
     fam = np.array([r["family"] for r in rows])
     lang = np.array([r["lang"] for r in rows])
-    print(f"{len(rows)} input rows: benign {int(np.isin(fam, sum(BENIGN.values(), ())).sum())}, "
+    print(f"{len(rows)} input rows: benign {int(np.isin(fam, BENIGN_FAMILIES).sum())}, "
           f"harmful {int(np.isin(fam, HARMFUL).sum())}")
     print(f"{'build':18s} {'at':>10s} {'delta':>7s} {'benign':>6s} {'h.req':>6s} {'harm':>6s} "
           f"{'everyd':>6s} {'tricky':>6s} {'statem':>6s} {'de ben':>6s} {'fr ben':>6s} {'es ben':>6s}")
