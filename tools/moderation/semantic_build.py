@@ -23,6 +23,7 @@ from tools.moderation import e5_export as ee
 from tools.moderation import e5_finetune as ft
 from tools.moderation import semantic_train as st
 from tools.moderation.data.model_answers import SOURCE as ANSWER_HEAD_ONLY
+from tools.moderation.embedding_store import EmbeddingStore, store_key
 
 HERE = Path(__file__).resolve().parent
 EMBED_BATCH = 64
@@ -39,13 +40,17 @@ def read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]  # not splitlines: texts may hold U+2028
 
 
-def embed_all(enc, texts: list[str], cache: Path | None = None) -> dict[str, np.ndarray]:
+def embed_all(enc, texts: list[str], cache: Path | None = None, store: EmbeddingStore | None = None) -> dict[str, np.ndarray]:
     """Unique texts -> embedding, batched by length (little padding); progress every ~20 %.
-    `cache` (development only: --emb-cache) keeps embeddings across runs with the same encoder."""
+    `store` (the set-up cache's EmbeddingStore) supplies texts an earlier build embedded and keeps
+    this build's; `cache` (development only: --emb-cache) keeps every text seen, in one file."""
     out: dict[str, np.ndarray] = {}
     if cache and cache.is_file():
         data = np.load(cache, allow_pickle=False)
         out = dict(zip(data["texts"].tolist(), data["emb"]))
+    if store is not None:
+        out.update(store.lookup(sorted(set(texts) - set(out))))
+        log(f"embedding store: {len(out)} of {len(set(texts))} texts already embedded")
     # (length, text): a set's order follows the hash seed, and int8 activation scales are per batch,
     # so ordering by length alone gave two builds of the same inputs different embeddings and heads
     uniq = sorted(set(texts) - set(out), key=lambda t: (len(t), t))
@@ -58,6 +63,8 @@ def embed_all(enc, texts: list[str], cache: Path | None = None) -> dict[str, np.
             log(f"embedded {i + len(batch)}/{len(uniq)} texts ({time.time() - t0:.0f}s)")
     if cache and uniq:
         np.savez(cache, texts=np.array(list(out)), emb=np.stack(list(out.values())))
+    if store is not None:
+        store.save({t: out[t] for t in set(texts)})
     return out
 
 
@@ -83,12 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--emb-cache", type=Path, default=None, help="development: reuse embeddings (same encoder only)")
+    ap.add_argument("--emb-store", type=Path, default=None,
+                    help="folder of the set-up cache's embedding store (build.py passes it): embed only new texts")
     ap.add_argument("--finetune-layers", type=int, default=ft.TUNE_LAYERS, help="top layers to fine-tune (0: frozen encoder)")
     ap.add_argument("--finetune-epochs", type=int, default=ft.EPOCHS)
     args = ap.parse_args(argv)
     import torch
 
-    from services.moderation.encoder import Encoder
+    from services.moderation.encoder import MAX_TOKENS, Encoder
     from services.moderation.normalize import normalize, obfuscations
 
     torch.set_num_threads(args.threads)
@@ -110,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         del model
     log(f"encoder exported + quantized ({time.time() - t0:.0f}s), parity {parity}")
     enc = Encoder(args.out / "encoder.onnx", args.out / "tokenizer.json", threads=args.threads)
+    store = None
+    if args.emb_store is not None:
+        key = store_key(args.out / "encoder.onnx", args.out / "tokenizer.json", MAX_TOKENS, args.threads)
+        store = EmbeddingStore(args.emb_store, key)
 
     ctx_rows = [r for r in rows if r["kind"] == "answer" and r.get("context")]
     rng = np.random.default_rng(st.SEED)
@@ -117,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     plain = [plain[i] for i in sorted(rng.choice(len(plain), int(len(plain) * st.STATEMENT_SHARE_IN_ANSWER_HEAD), replace=False))]
     ans_rows = [{**r, "context": normalize(r.get("context") or "")} for r in ctx_rows + plain]
     log(f"{len(train)} train rows -> {len(rows)} with augmentation; answer head: {len(ctx_rows)} in context + {len(plain)} plain")
-    emb = embed_all(enc, [r["text"] for r in rows] + [r["context"] for r in ans_rows], args.emb_cache)
+    emb = embed_all(enc, [r["text"] for r in rows] + [r["context"] for r in ans_rows], args.emb_cache, store)
     # with a fine-tuned encoder, cuts come only from the fold it never trained on
     cut_fold = ft.HOLDOUT_FOLD if finetuned else None
 
