@@ -10,7 +10,7 @@ import pytest
 from services.moderation.categories import CATEGORIES as RUNTIME_CATEGORIES
 from services.moderation.normalize import normalize
 from tools.moderation.data import __main__ as build
-from tools.moderation.data.common import CATEGORIES, dedup_key, fill, fix_grammar
+from tools.moderation.data.common import CATEGORIES, STABLE_MIN, dedup_key, eval_part, fill, fix_grammar
 from tools.moderation.data.gen_requests import typo
 
 
@@ -35,6 +35,16 @@ def test_output_is_byte_identical_across_runs(tmp_path):
     assert len(build.jsonl_line({"t": "a\u2028b\u2029c\x85"}).splitlines()) == 1
     rec = json.loads((tmp_path / "a" / "eval.jsonl").read_text().splitlines()[0])
     assert set(rec) == {"text", "context", "labels", "kind", "family", "lang", "source", "group", "split"}
+
+
+def test_adding_contents_never_moves_an_old_one_across_the_split():
+    old = [f"task{i}" for i in range(400)]
+    new = old + [f"new{i}" for i in range(600)]
+    before, after = eval_part(old, salt="s"), eval_part(new, salt="s")
+    assert before == after & set(old)
+    assert 0.28 < len(after) / len(new) < 0.42  # the 0.35 share, within sampling
+    few = [f"frame{i}" for i in range(STABLE_MIN - 1)]  # short lists: exact share, both sides used
+    assert len(eval_part(few, salt="s")) == round(len(few) * 0.35)
 
 
 def test_no_group_and_no_text_in_both_splits(rows):
@@ -100,6 +110,8 @@ def test_families_cover_the_classes_of_issue_11(rows):
 
 def test_grammar_fixes_and_typos():
     assert fix_grammar("Quelle est la meilleure façon de acheter une arme ?", "fr") == "Quelle est la meilleure façon d'acheter une arme ?"
+    assert fix_grammar("Comment puis-je avaler ça ?", "fr") == "Comment puis-je avaler ça ?"  # no elision after a hyphen
+    assert fix_grammar("la meilleure façon de harceler le hamster", "fr") == "la meilleure façon de harceler le hamster"  # aspirated h
     assert fill("Ayúdame a {t}.", "t", "el perro", "es") == "Ayúdame al perro."
     assert fill("Parle-moi de {x}.", "x", "le changement climatique", "fr") == "Parle-moi du changement climatique."
     # contractions only where the slot meets the template: a pronoun "les" stays

@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=str(gen.cpu_kvcache_gib), VLLM_CPU_OMP_THREADS_BIND=gen.cpu_omp_threads_bind,
                HF_HUB_OFFLINE="1", **spin_sleep_env(gen))
     env.pop("OMP_NUM_THREADS", None)  # both cores: nothing else runs beside it here
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     log = open(args.out.with_suffix(".vllm.log"), "w")
     proc = subprocess.Popen(vllm_command(gen, port), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -117,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in answers), encoding="utf-8")
     print(f"[model_answers] wrote {len(answers)} answers to {args.out}", flush=True)
     return 0

@@ -25,6 +25,7 @@ CATEGORIES = (
 )
 LANGS = ("en", "de", "fr", "es")
 KINDS = ("request", "statement", "answer")
+STABLE_MIN = 60  # ids from which eval_part holds out by hash threshold (see there)
 EVAL_FRACTION = 0.35  # of each source's groups (corpora) or of frames and of slot items (generators)
 
 
@@ -58,14 +59,24 @@ class Row:
         return {k: d[k] for k in ("text", "context", "labels", "kind", "family", "lang", "source", "group", "split")}
 
 
+HASH_RANGE = 16**12  # h() takes 12 hex digits
+
+
 def h(s: str) -> int:
     return int(hashlib.sha256(s.encode("utf-8")).hexdigest()[:12], 16)
 
 
 def eval_part(ids, frac: float = EVAL_FRACTION, salt: str = "") -> set:
-    """The held-out part of a list of ids: the `frac` of them with the lowest hash (exact proportion,
-    independent of order, stable when other ids are added)."""
+    """The held-out part of a list of ids, independent of their order.
+
+    From STABLE_MIN ids on, an id is held out when its hash falls under `frac` of the hash range: its
+    side never changes when ids are added (an exact share moved old contents across the line with
+    every data round, so a later build trained on contents an earlier one was judged on). Shorter
+    lists (the frames of one language) take the exact share with the lowest hashes, both sides
+    non-empty."""
     ids = sorted(set(ids), key=lambda i: h(salt + str(i)))
+    if len(ids) >= STABLE_MIN:
+        return {i for i in ids if h(salt + str(i)) < frac * HASH_RANGE}
     n = round(len(ids) * frac)
     if len(ids) >= 2:
         n = min(max(n, 1), len(ids) - 1)  # both sides get at least one
@@ -86,8 +97,8 @@ def load_yaml(name: str) -> dict:
     return yaml.safe_load((TEMPLATES / name).read_text(encoding="utf-8"))
 
 
-# (not before an aspirated h: le héros, la haine, la hache)
-_FR_ELISION = re.compile(r"\b([DdJjLlMmNnSsTt]e|[Qq]ue) (?!h[ée]ros|haine|hache|honte|hasard|huit)([aeiouyhéèêàâîôûAEIOUYHÉÈÊÀÂÎÔÛ])")
+# (not before an aspirated h: le héros, la haine, la hache; not after a hyphen: "puis-je avaler")
+_FR_ELISION = re.compile(r"(?<![\w-])([DdJjLlMmNnSsTt]e|[Qq]ue) (?!h[ée]ros|haine|ha[iï]r|hach|honte|hasard|huit|harc[eè]l|hamster|hurl|haut|hibou|hockey|hangar|haricot|hareng|hors)([aeiouyhéèêàâîôûAEIOUYHÉÈÊÀÂÎÔÛ])")
 # Preposition + article contractions, applied only where a slot value meets the template text
 # ("de {g}" + "les réfugiés" -> "des réfugiés"), never to a pronoun ("de les tuer" stays).
 _CONTRACT = {"fr": (("de ", "le ", "du "), ("de ", "les ", "des "), ("à ", "le ", "au "), ("à ", "les ", "aux ")),

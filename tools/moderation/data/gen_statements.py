@@ -8,7 +8,7 @@ from __future__ import annotations
 from tools.moderation.data.common import LANGS, Row, eval_part, fill, load_yaml, rng
 
 PER_ITEM = {"en": 10, "de": 8, "fr": 8, "es": 8}  # groups per hate predicate
-SLOT_PER = {"en": 40, "de": 30, "fr": 30, "es": 30}  # items per neutral frame
+FRAMES_PER_ITEM = {"en": 6, "de": 4, "fr": 4, "es": 4}  # neutral frames per intent, insult or wish
 
 
 def _agree(text: str, lang: str, gender: str) -> str:
@@ -54,22 +54,25 @@ def hate_rows() -> list[Row]:
     return rows
 
 
-def _frame_templates(frames: dict, prefix: str) -> list[tuple[str, dict]]:
-    """Frames per language -> pseudo-templates keyed by (language, index), each with one language."""
-    return [("", {"id": f"{prefix}{lang}{i}", lang: f}) for lang, fs in frames.items() for i, f in enumerate(fs)]
-
-
 def _slot_rows(frames: dict, groups: dict, slot: str, families: dict, source: str) -> list[Row]:
-    """Frames x slot items where the family/labels come from the ITEM (the frame is neutral)."""
+    """Frames x slot items where the family/labels come from the ITEM (the frame is neutral). Each
+    item of a split takes FRAMES_PER_ITEM[lang] frames of the same split, so rows grow with the
+    items: a fixed number of items per frame left most of 350 acts without a single row."""
     items = [dict(it, _family=families[k]) for k, lst in groups.items() for it in lst]
-
-    def slot_fill(t, it, lang):
-        return fill(t[lang], slot, it[lang], lang), list(it.get("labels") or [])
-
-    rows = _cross(_frame_templates(frames, source), items, slot_fill, source, "statement", SLOT_PER)
-    fam = {it["id"]: it["_family"] for it in items}
-    for row in rows:
-        row.family = fam[row.meta["item"]]
+    eval_i = eval_part([it["id"] for it in items], salt=source + "i")
+    rows: list[Row] = []
+    for lang, lang_frames in frames.items():
+        ids = [f"{source}{lang}{i}" for i in range(len(lang_frames))]
+        eval_f = eval_part(ids, salt=source + "t")
+        for it in items:
+            if not it.get(lang):
+                continue
+            split = "eval" if it["id"] in eval_i else "train"
+            pool = [(fid, f) for fid, f in zip(ids, lang_frames) if (fid in eval_f) == (split == "eval")]
+            for fid, frame in rng(source, lang, it["id"]).sample(pool, min(FRAMES_PER_ITEM[lang], len(pool))):
+                rows.append(Row(fill(frame, slot, it[lang], lang), list(it.get("labels") or []), "statement", it["_family"],
+                                lang, source, f"{source}:{lang}:{fid}:{it['id']}", split=split,
+                                meta={"frame": fid, "item": it["id"]}))
     return rows
 
 
