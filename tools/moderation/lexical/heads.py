@@ -181,10 +181,16 @@ def best_cut(y: np.ndarray, logits: np.ndarray, beta: float = BETA, fp_weight: n
     return best
 
 
+SONAR_CHUNK = 4096
+
+
 def stack_features(texts, prof_pipe, sonar_sess, sonar_prob) -> np.ndarray:
     """The extra features the heads see: [profanity p, hatesonar hate p, hatesonar offensive p]."""
     prof = prof_pipe.predict_proba(texts)[:, 1]
-    sonar = sonar_sess.run([sonar_prob], {"text": np.array(texts, dtype=object)})[0]
+    # in chunks: the hatesonar graph holds a dense [texts x vocabulary] matrix, and all 115k training
+    # texts in one run took 23 GB and the OOM killer (session 12); rows are independent of their chunk
+    sonar = np.concatenate([sonar_sess.run([sonar_prob], {"text": np.array(texts[i : i + SONAR_CHUNK], dtype=object)})[0]
+                            for i in range(0, len(texts), SONAR_CHUNK)]) if texts else np.zeros((0, 2), np.float32)
     return np.column_stack([prof, sonar[:, 0], sonar[:, 1]]).astype(np.float32)
 
 
