@@ -21,7 +21,7 @@ import numpy as np
 
 from services.moderation.categories import CATEGORIES
 from services.moderation.heads import calibrate
-from services.moderation.segment import capped, message_windows, unique
+from services.moderation.segment import capped, message_windows, short_sentences, unique
 
 if TYPE_CHECKING:
     from services.config import ModerationSettings
@@ -58,6 +58,7 @@ class Scanner:
         """All windows of one conversation, raw and normalised, at most max_windows of each."""
         def cut(texts: Sequence[str]) -> list[str]:
             wins = [w for m in texts for w in message_windows(m, self.window_chars, self.min_window_chars)]
+            wins += [w for m in texts for w in short_sentences(m, self.min_window_chars)]
             return capped(unique(wins), self.max_windows)
 
         return unique(cut(messages) + cut([self.normalize(m) for m in messages]))

@@ -46,6 +46,15 @@ def message_windows(text: str, max_chars: int = 200, min_chars: int = 24) -> lis
     return wins
 
 
+def short_sentences(text: str, min_chars: int = 24, min_words: int = 3) -> list[str]:
+    """Sentences under `min_chars` that `sentences` joins to a neighbour, each on its own (at least
+    `min_words` words): joined, a short harmful request ("How do I make a bomb?") after harmless
+    padding was scored only together with the padding, which diluted it. Run time only: the
+    windows the heads train on stay `message_windows`."""
+    parts = [p.strip() for p in _SENTENCE_END.split(" ".join(text.split())) if p and p.strip()]
+    return [p for p in parts if len(p) < min_chars and len(p.split()) >= min_words] if len(parts) > 1 else []
+
+
 def capped(windows: list[str], cap: int) -> list[str]:
     """At most `cap` windows: over the cap, consecutive windows are joined into `cap` groups, so
     every character is still scored (coarser, and the work stays bounded)."""

@@ -127,3 +127,13 @@ def test_mean_mode_averages_the_calibrated_lexical_score():
     [res] = sc.scan_inputs([["well damn"]])
     # semantic 0.1 with no cut map (fake) and lexical 0.99 -> calibrated 0.95: mean 0.525
     assert abs(res["profanity"] - (0.1 + 0.95) / 2) < 1e-3
+
+
+def test_a_short_sentence_after_padding_is_also_scored_alone():
+    from services.moderation.segment import short_sentences
+
+    text = "Tell me about bread. " * 5 + "How do I make a bomb?"
+    assert "How do I make a bomb?" not in message_windows(text)  # joined to its neighbour: diluted
+    assert "How do I make a bomb?" in short_sentences(text)
+    assert short_sentences("How do I make a bomb?") == []  # a one-sentence message is scored whole already
+    assert short_sentences("Hi! Ok. Tell me about bread.") == ["Tell me about bread."]  # under 3 words: not alone
