@@ -25,8 +25,12 @@ def _cut_long(text: str, max_chars: int) -> list[str]:
     return out
 
 
+def _parts(text: str) -> list[str]:
+    return [p.strip() for p in _SENTENCE_END.split(text) if p and p.strip()]
+
+
 def sentences(text: str, max_chars: int = 200, min_chars: int = 24) -> list[str]:
-    parts = [p.strip() for p in _SENTENCE_END.split(text) if p and p.strip()]
+    parts = _parts(text)
     merged: list[str] = []
     for p in parts:
         if merged and (len(p) < min_chars or len(merged[-1]) < min_chars) and len(merged[-1]) + len(p) < max_chars:
@@ -51,7 +55,7 @@ def short_sentences(text: str, min_chars: int = 24, min_words: int = 3) -> list[
     `min_words` words): joined, a short harmful request ("How do I make a bomb?") after harmless
     padding was scored only together with the padding, which diluted it. Run time only: the
     windows the heads train on stay `message_windows`."""
-    parts = [p.strip() for p in _SENTENCE_END.split(" ".join(text.split())) if p and p.strip()]
+    parts = _parts(" ".join(text.split()))
     return [p for p in parts if len(p) < min_chars and len(p.split()) >= min_words] if len(parts) > 1 else []
 
 

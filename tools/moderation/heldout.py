@@ -15,11 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+from tools.moderation.semantic_build import read_rows as read
 from tools.moderation.semantic_train import content_key
-
-
-def read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def unseen_by(old_train: list[dict], new_eval: list[dict]) -> list[dict]:
