@@ -123,3 +123,23 @@ def test_grammar_fixes_and_typos():
     t = "Please explain how photosynthesis works"
     out = typo(t, random.Random(3))
     assert out != t and abs(len(out) - len(t)) <= 2
+
+
+def test_a_refusal_names_its_topic_by_the_first_label_that_has_a_phrase():
+    import random
+
+    from tools.moderation.data.gen_answers import _refusal
+
+    topics = {"illicit": {"en": ["breaking the law"]}}
+    r = random.Random(0)
+    assert _refusal("I won't help with {c}.", "hack my ex's email", ["harassment", "illicit"], topics, "en", r) == \
+        "I won't help with breaking the law."
+    assert _refusal("I won't help you {t}.", "hack my ex's email", ["illicit"], topics, "en", r) == \
+        "I won't help you hack your ex's email."
+    assert _refusal("Ich helfe nicht bei {c}.", "x", ["violence"], topics, "de", r) == ""  # no phrase: no row
+
+
+def test_refusal_rows_exist_in_every_language_with_every_slot_filled(rows):
+    refusals = [r for r in rows if r.family == "refusal"]
+    assert {r.lang for r in refusals} == {"en", "de", "fr", "es"}
+    assert all("{" not in r.text for r in refusals)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from tools.moderation.data.common import LANGS, Row, cap_first, eval_part, fill, fix_grammar, load_yaml, rng
 
 PER_TASK = {"en": 5, "de": 3, "fr": 3, "es": 3}  # compliant answers per task, language
-REFUSALS = {"en": 3, "de": 2, "fr": 2, "es": 2}
+REFUSALS = {"en": 4, "de": 3, "fr": 3, "es": 3}
 SELF_HARM = {"self-harm/instructions", "self-harm/intent", "self-harm"}
 
 
@@ -34,6 +34,17 @@ def _comply(frame: str, task: str, steps: list[str], lang: str) -> str:
     for i, s in enumerate(steps[:3], 1):
         text = text.replace("{S%d}" % i, cap_first(s)).replace("{s%d}" % i, s)
     return fix_grammar(text, lang) if "\n" not in text else text
+
+
+def _refusal(frame: str, task: str, labels: list[str], topics: dict, lang: str, r) -> str:
+    """A refusal frame filled with the task ({t}, en) and a phrase for the request's category ({c}):
+    refusals that name their topic must read as refusals, not as the topic."""
+    if "{c}" in frame:
+        phrases = next((topics[lab][lang] for lab in labels if lab in topics), None)
+        if not phrases:
+            return ""
+        frame = frame.replace("{c}", r.choice(phrases))
+    return fill(frame, "t", _you(task, lang), lang)
 
 
 def _split_pool(items: list, salt: str) -> dict:
@@ -74,7 +85,9 @@ def answer_rows() -> list[Row]:
             if harmful:
                 pool = support_pool if SELF_HARM & set(labels) else refuse_pool
                 for frame in r.sample(pool[split], min(REFUSALS[lang], len(pool[split]))):
-                    add(fill(frame, "t", _you(t[lang], lang), lang), "refusal", [], "gen_refusal")
+                    text = _refusal(frame, t[lang], labels, ans["refuse_topics"], lang, r)
+                    if text:
+                        add(text, "refusal", [], "gen_refusal")
     return rows
 
 
