@@ -20,7 +20,7 @@ from tools.moderation.semantic_train import content_key
 
 
 def unseen_by(old_train: list[dict], new_eval: list[dict]) -> list[dict]:
-    contents = {content_key(r["group"]) for r in old_train if r["split"] == "train"}
+    contents = {content_key(r["group"]) for r in old_train}
     texts = {r["text"] for r in old_train}
     return [r for r in new_eval if content_key(r["group"]) not in contents and r["text"] not in texts]
 
