@@ -9,7 +9,11 @@ def test_roles_of_the_processes_a_run_has():
     assert role_of("VLLM::EngineCor", "", 1) == "vLLM EngineCore"
     assert role_of("ray::ServeRepli", "ray::ServeReplica:chatgate:InputModeration", 1) == "Serve InputModeration"
     assert role_of("python", "python -m vllm.entrypoints.openai.api_server --model m", 1) == "vLLM API server"
-    assert role_of("raylet", "/x/raylet --port 1", 1) == "other"
+    assert role_of("raylet", "/x/raylet --port 1", 1) == "Ray raylet"
+    assert role_of("python", "/v/python /v/ray/dashboard/agent.py --node-ip-address=1", 1) == "Ray dashboard agent"
+    assert role_of("ray::ServeContr", "ray::ServeController", 1) == "Serve controller"
+    assert role_of("python", "/v/python /v/bin/serve run deployments.yaml", 1) == "serve run (driver)"
+    assert role_of("bash", "bash -c sleep 1", 1) == "other"
 
 
 def test_this_process_busy_shows_as_the_bench_client():
@@ -20,3 +24,25 @@ def test_this_process_busy_shows_as_the_bench_client():
     cores = CpuSnapshot().cores_since(before)
     assert cores["bench client"] > 0.05 and cores["machine busy"] >= cores["bench client"] - 0.05
     assert cores["machine steal"] >= 0  # what the hypervisor took (0 on bare metal)
+
+
+def test_two_busy_processes_on_one_cpu_show_runqueue_waits():
+    """Two spinning processes pinned to one CPU each wait about half the time: the wait table
+    sees contention that the cores table alone cannot (both just share one core)."""
+    import os
+    import subprocess
+    import sys
+
+    from tools.bench.cpu import runqueue_wait_s
+
+    cpu = min(os.sched_getaffinity(0))
+    spin = "import os, time; os.sched_setaffinity(0, {%d}); t = time.time()\nwhile time.time() - t < 1.0: pass" % cpu
+    procs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]
+    try:
+        time.sleep(0.8)
+        waited = [runqueue_wait_s(p.pid) for p in procs]
+    finally:
+        for p in procs:
+            p.wait(timeout=10)
+    assert sum(waited) > 0.2, waited  # ~0.6 s of 0.8 s of two-way sharing, minus start-up
+    assert runqueue_wait_s(2**22 + 12345) == 0.0  # a pid that does not exist

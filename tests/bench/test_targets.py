@@ -72,3 +72,14 @@ def test_render_has_the_three_tables_and_flags_noise():
     text = render(make_report())
     assert "| issue 14 target |" in text and "| chatgate / bare |" in text and "p50/p90/p99" in text
     assert "NOISY" in text
+
+
+def test_render_shows_where_the_cpu_went_and_who_waited_for_it():
+    report = make_report()
+    first = report["chatgate"]["results"][0]
+    first["cpu"] = {"vLLM worker (model)": 0.92, "Serve Router": 0.05, "machine busy": 1.2, "machine steal": 0.0}
+    first["cpu_wait"] = {"vLLM worker (model)": 0.131, "vLLM EngineCore": 0.077}
+    text = render(report)
+    assert "| CPU, cores used during the level |" in text and "| 0.92 |" in text
+    assert "| waiting for a CPU, share of the level | conc | vLLM worker (model) | vLLM EngineCore |" in text
+    assert "| chatgate non-stream | 1 | 0.131 | 0.077 |" in text

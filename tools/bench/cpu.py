@@ -10,6 +10,26 @@ import time
 import psutil
 
 _REPLICA = re.compile(r"ServeReplica:[^:\s]+:(\w+)")
+# What chatgate runs besides its replicas, so that the serving system's own overhead is named,
+# not lumped: (role, substring of the process name or command line), first match wins.
+_DAEMONS = (
+    ("Ray GCS", "gcs_server"),
+    ("Ray raylet", "raylet"),
+    ("Ray dashboard", "dashboard/dashboard.py"),
+    ("Ray dashboard", "ray-dashboard-"),  # the dashboard's module subprocesses
+    ("Ray dashboard agent", "dashboard/agent.py"),
+    ("Ray dashboard agent", "DashboardAgent"),  # its process title
+    ("Ray runtime-env agent", "runtime_env/agent/main.py"),
+    ("Ray log monitor", "log_monitor.py"),
+    ("Ray monitor", "autoscaler/_private/monitor.py"),
+    ("Serve controller", "ServeController"),
+    ("Serve proxy", "ProxyActor"),
+    ("HAProxy", "haproxy"),
+    ("serve run (driver)", "bin/serve run"),
+    ("Celery worker", "services.queue.worker"),
+    ("run.sh bookkeeping", "runscope.py"),
+    ("Redis", "redis-server"),
+)
 
 
 def role_of(name: str, cmdline: str, pid: int) -> str:
@@ -23,7 +43,27 @@ def role_of(name: str, cmdline: str, pid: int) -> str:
         return f"Serve {m.group(1)}"
     if "vllm.entrypoints" in cmdline or name.startswith("VLLM::APIServer") or "APIServer" in name:
         return "vLLM API server"
+    for role, marker in _DAEMONS:
+        if marker in name or marker in cmdline:
+            return role
     return "other"
+
+
+def runqueue_wait_s(pid: int) -> float:
+    """Seconds the process's threads spent runnable but waiting for a CPU (/proc schedstat, 2nd
+    field): a process on the engine's critical path that waits here delays every step."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                total += int(fh.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
 
 
 class CpuSnapshot:
@@ -31,6 +71,7 @@ class CpuSnapshot:
         self.t = time.monotonic()
         self.machine = psutil.cpu_times()
         self.by_pid: dict[int, tuple[str, float]] = {}
+        self.waits: dict[int, float] = {}
         for p in psutil.process_iter(["pid", "name", "cmdline", "cpu_times"]):
             try:
                 ct = p.info["cpu_times"]
@@ -38,6 +79,7 @@ class CpuSnapshot:
                     continue
                 role = role_of(p.info["name"] or "", " ".join(p.info["cmdline"] or []), p.pid)
                 self.by_pid[p.pid] = (role, ct.user + ct.system + ct.children_user + ct.children_system)
+                self.waits[p.pid] = runqueue_wait_s(p.pid)
             except (psutil.Error, TypeError):
                 continue
 
@@ -58,3 +100,13 @@ class CpuSnapshot:
         # CPU the hypervisor gave to other guests: a run with much of it measured a slower machine
         out["machine steal"] = round((getattr(self.machine, "steal", 0.0) - getattr(before.machine, "steal", 0.0)) / wall, 2)
         return out
+
+    def waits_since(self, before: "CpuSnapshot") -> dict[str, float]:
+        """Per role, the share of wall time its threads waited for a CPU while runnable (summed
+        over threads), between `before` and now."""
+        wall = max(self.t - before.t, 1e-6)
+        roles: dict[str, float] = {}
+        for pid, waited in self.waits.items():
+            role = self.by_pid[pid][0]
+            roles[role] = roles.get(role, 0.0) + max(0.0, waited - before.waits.get(pid, 0.0))
+        return {role: round(s / wall, 3) for role, s in sorted(roles.items(), key=lambda kv: -kv[1]) if s / wall >= 0.001}

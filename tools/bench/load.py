@@ -52,6 +52,7 @@ class Result:
     loadavg: float
     error_samples: list[str] = field(default_factory=list)
     cpu: dict = field(default_factory=dict)  # cores per process role during the level (tools/bench/cpu.py)
+    cpu_wait: dict = field(default_factory=dict)  # per role: share of the level spent runnable, waiting for a CPU
 
 
 @dataclass
@@ -126,12 +127,14 @@ def run_levels(base_url: str, name: str, modes: list[str], levels: list[int], pr
             cpu0 = CpuSnapshot()
             r = asyncio.run(drive(base_url, f"{name} {label}", prompts, level, max(requests, level), max_tokens,
                                   stream, extra[mode]))
-            r.cpu = CpuSnapshot().cores_since(cpu0)
+            cpu1 = CpuSnapshot()
+            r.cpu, r.cpu_wait = cpu1.cores_since(cpu0), cpu1.waits_since(cpu0)
             if sampler:
                 sampler.sample()
             print(f"  {r.target:<26} c={level:<3} {r.req_s:6.2f} req/s {r.tok_s:7.1f} tok/s  e2e p50 {r.e2e['p50']}"
                   f"  ttft p50 {r.ttft['p50']}  itl p99 {r.itl['p99']} ms  errors {r.errors}  load {r.loadavg}",
                   flush=True)
             print(f"    cpu (cores): {', '.join(f'{k} {v}' for k, v in r.cpu.items())}", flush=True)
+            print(f"    waiting for a cpu (share of the level): {', '.join(f'{k} {v}' for k, v in r.cpu_wait.items())}", flush=True)
             out.append(asdict(r))
     return out

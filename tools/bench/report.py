@@ -55,6 +55,19 @@ def cpu_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def wait_table(report: dict) -> str:
+    """Per role, the share of each level its threads spent runnable but waiting for a CPU: on a
+    2-core box the engine's EngineCore and worker must not queue behind the serving processes."""
+    rows = [r for r in index(report).values() if r.get("cpu_wait")]
+    if not rows:
+        return ""
+    roles = sorted({k for r in rows for k in r["cpu_wait"]}, key=lambda k: -max(r["cpu_wait"].get(k, 0) for r in rows))
+    lines = ["| waiting for a CPU, share of the level | conc | " + " | ".join(roles) + " |", "|---|---:|" + "---:|" * len(roles)]
+    for r in rows:
+        lines.append(f"| {r['target']} | {r['level']} | " + " | ".join(fmt(r["cpu_wait"].get(k), 3) for k in roles) + " |")
+    return "\n".join(lines)
+
+
 def notes(report: dict) -> list[str]:
     extra = []
     for key, label in (("vllm", "bare vLLM"), ("chatgate", "chatgate")):
@@ -79,5 +92,5 @@ def notes(report: dict) -> list[str]:
 
 
 def render(report: dict) -> str:
-    parts = [results_table(report), ratio_table(report), targets_table(report), cpu_table(report), "\n".join(notes(report))]
+    parts = [results_table(report), ratio_table(report), targets_table(report), cpu_table(report), wait_table(report), "\n".join(notes(report))]
     return "\n\n".join(p for p in parts if p)
