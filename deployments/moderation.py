@@ -13,6 +13,7 @@ from typing import Any
 
 from ray import serve
 
+from deployments.cpu_priority import lower_priority
 from services.config import ModerationRuntimeConfig, ModerationSettings
 from services.moderation import CATEGORIES, load_policy
 from services.moderation.base import ModerationVerdict
@@ -23,6 +24,7 @@ log = logging.getLogger("ray.serve")
 
 class Moderation:
     def __init__(self, settings: ModerationSettings):
+        lower_priority(settings.cpu_niceness)  # a check must not delay the engine's steps
         self.settings = settings
         self.scanner = load_scanner(settings)
         self.policy = load_policy(settings)

@@ -49,7 +49,8 @@ def moderation(monkeypatch):
 
     scanner = FakeScanner()
     monkeypatch.setattr(mod, "load_scanner", lambda settings: scanner)
-    return mod.Moderation(Settings().moderation), scanner
+    # cpu_niceness 0: the replica would otherwise lower this test process's priority
+    return mod.Moderation(Settings().moderation.model_copy(update={"cpu_niceness": 0})), scanner
 
 
 async def test_moderation_batches_conversations_across_requests(moderation):
