@@ -80,12 +80,12 @@ class ModerationSettings(BaseModel):
     # (fail closed/open is the guard's decision: GuardSettings.fail_open)
     intra_op_threads: int = 1
     # Niceness of the moderation replicas' threads (0 = unchanged). On a CPU host the vLLM engine is
-    # on every token's critical path; a check that runs while the engine generates then yields to
-    # it instead of delaying its steps (docs/benchmark.md, session 14: non-stream e2e at c=1 went
-    # from 1.05-1.11x to 0.98-1.04x of bare vLLM). Idle CPU is still the checks' in full; only when
-    # both cores are busy do they wait (the input check mean rose ~50 % at c=32, still hidden behind
-    # prefill). Raising niceness needs no privileges.
-    cpu_niceness: int = Field(10, ge=0, le=19)
+    # on every token's critical path; at 10 a check that runs while the engine generates yields to
+    # it. Measured (docs/benchmark.md, session 14): non-stream e2e at c=1 0.98-1.10x of bare vLLM
+    # against 1.05-1.11x at 0, but the input check's mean rose ~50 % and buffered streams started
+    # ~20 ms later, within run-to-run spread otherwise: off by default, a knob for non-stream-heavy
+    # CPU hosts. Raising niceness needs no privileges.
+    cpu_niceness: int = Field(0, ge=0, le=19)
     max_batch_size: int = 32
     batch_wait_timeout_s: float = 0.002
     # Input windows (services/moderation/scan.py): sentence-sized, at most `window_chars`; shorter

@@ -9,17 +9,22 @@ import sys
 from services.config import ModerationSettings
 
 _CHILD = """
-import json, os, threading, time
+import json, os, threading
 from deployments.cpu_priority import lower_priority
 stop = threading.Event()
-workers = [threading.Thread(target=stop.wait) for _ in range(3)]
+workers = [threading.Thread(target=stop.wait, daemon=True) for _ in range(3)]
 for w in workers: w.start()
-changed = lower_priority(int(os.environ["NICE"]))
-later = []
-t = threading.Thread(target=lambda: later.append(os.getpriority(os.PRIO_PROCESS, 0)))
-t.start(); t.join()
-nice = {int(tid): os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir("/proc/self/task")}
-stop.set()
+try:
+    changed = lower_priority(int(os.environ["NICE"]))
+    later = []
+    t = threading.Thread(target=lambda: later.append(os.getpriority(os.PRIO_PROCESS, 0)))
+    t.start(); t.join()
+    nice = {}
+    for w in workers:
+        nice[w.native_id] = os.getpriority(os.PRIO_PROCESS, w.native_id)
+    nice[threading.get_native_id()] = os.getpriority(os.PRIO_PROCESS, 0)
+finally:
+    stop.set()
 print(json.dumps({"changed": changed, "nice": sorted(set(nice.values())), "threads": len(nice), "later": later}))
 """
 
@@ -28,7 +33,8 @@ def _run(nice: int, start_nice: int = 0) -> dict:
     cmd = [sys.executable, "-c", _CHILD]
     if start_nice:
         cmd = ["nice", "-n", str(start_nice), *cmd]
-    out = subprocess.run(cmd, env={"NICE": str(nice), "PYTHONPATH": "."}, capture_output=True, text=True, check=True)
+    out = subprocess.run(cmd, env={"NICE": str(nice), "PYTHONPATH": "."}, capture_output=True, text=True, check=True,
+                         timeout=60)
     return json.loads(out.stdout)
 
 
@@ -44,8 +50,9 @@ def test_zero_changes_nothing_and_a_higher_niceness_is_kept():
     assert r["changed"] == 0 and r["nice"] == [12]
 
 
-def test_moderation_yields_by_default_within_the_valid_range():
-    assert ModerationSettings().cpu_niceness == 10
+def test_the_setting_is_off_by_default_and_bounded():
+    assert ModerationSettings().cpu_niceness == 0
+    assert ModerationSettings(cpu_niceness=10).cpu_niceness == 10
     for bad in (-1, 20):
         try:
             ModerationSettings(cpu_niceness=bad)

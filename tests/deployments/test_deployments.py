@@ -49,7 +49,7 @@ def moderation(monkeypatch):
 
     scanner = FakeScanner()
     monkeypatch.setattr(mod, "load_scanner", lambda settings: scanner)
-    # cpu_niceness 0: the replica would otherwise lower this test process's priority
+    # cpu_niceness 0 whatever the default: the replica would lower this test process's priority
     return mod.Moderation(Settings().moderation.model_copy(update={"cpu_niceness": 0})), scanner
 
 
