@@ -14,7 +14,7 @@ _REPLICA = re.compile(r"ServeReplica:[^:\s]+:(\w+)")
 # not lumped: (role, substring of the process name or command line), first match wins.
 _DAEMONS = (
     ("Ray GCS", "gcs_server"),
-    ("Ray raylet", "raylet"),
+    ("Ray raylet", "raylet/raylet"),  # the binary's path: other daemons carry --raylet-name
     ("Ray dashboard", "dashboard/dashboard.py"),
     ("Ray dashboard", "ray-dashboard-"),  # the dashboard's module subprocesses
     ("Ray dashboard agent", "dashboard/agent.py"),
