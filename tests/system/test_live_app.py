@@ -164,7 +164,10 @@ def test_client_disconnect_aborts_generation(live_app):
         for i, _ in enumerate(resp.iter_lines()):
             if i > 6:
                 break  # leave mid-stream
-    assert wait_until(lambda: engine_stats(live_app)["unfinished_requests"] == 0, timeout=3)
+    # Measured 2026-12-03 on a 2-core box: the engine request ended 4.5-5 s after the client left
+    # (where those seconds go was not traced); 3 s failed there once. 400 tokens at ~20 tok/s would
+    # take ~20 s, so ending within 10 s still means an abort unless the model stops early.
+    assert wait_until(lambda: engine_stats(live_app)["unfinished_requests"] == 0, timeout=10)
 
 
 def _with_output_threshold(app, thresholds: dict[str, float], mode: str | None = None) -> dict:
