@@ -80,7 +80,7 @@ KEY_FILES = ["build.py", "convert.py", "seed.yaml", "probes.txt", "requirements-
 # Other inputs of the build, relative to the repo root: the data generator, the normaliser and the
 # run-time code whose output the heads are trained on (tokeniser, embedding, head layout).
 KEY_GLOBS = ["tools/moderation/data/**/*.py", "tools/moderation/data/**/*.yaml", "tools/moderation/data/**/*.jsonl",
-             "services/moderation/normalize.py",
+             "tools/moderation/eval_data/**/*", "services/moderation/normalize.py", "services/moderation/segment.py",
              "services/moderation/encoder.py", "tools/moderation/lexical/*.py", "services/moderation/heads.py", "services/moderation/categories.py"]
 ARTIFACT_FILES = ["model.onnx", "eval.jsonl", "reference.json", "encoder.onnx", "tokenizer.json", "heads.npz"]
 # Categories the lexical model adds to the semantic scores, its cut for each, and how they combine.

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from services.moderation.semantic import EmbeddingCache
 
-def _digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+_digest = EmbeddingCache.key  # run time's text digest: one definition
 
 
 def store_key(encoder: Path, tokenizer: Path, max_tokens: int, threads: int) -> str:

@@ -140,7 +140,8 @@ def train_heads(rows, prof_pipe, sonar_sess, sonar_prob):
 
     def fit(Xf, y, w):
         pos_w = min(4.0, max(1.0, (len(y) - y.sum()) / max(1, y.sum())) ** 0.5)
-        clf = LogisticRegression(C=LR_C, class_weight={0: 1.0, 1: pos_w}, solver="liblinear", max_iter=2000)
+        clf = LogisticRegression(C=LR_C, class_weight={0: 1.0, 1: pos_w}, solver="liblinear", max_iter=2000,
+                                 random_state=0)  # liblinear shuffles: seeded, so rebuilds agree
         return clf.fit(Xf, y, sample_weight=w)
 
     for j, cat in enumerate(HEADS):
