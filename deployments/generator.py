@@ -11,23 +11,31 @@ from services.generation.types import GenerationRequest, GenerationStep
 
 
 class Generator:
-    def __init__(self, settings: GeneratorSettings):
+    def __init__(self, settings: GeneratorSettings, engine: VLLMGenerator | None = None):
         self.settings = settings
-        self.engine = VLLMGenerator(settings)
+        self.engine = engine or VLLMGenerator(settings)  # tests pass a fake engine
         self.requests_started = 0
+        self.requests_aborted = 0  # streams that ended before the engine did (client gone, blocked)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
         # When the router cancels this stream (client gone, blocked), the cancellation reaches
         # engine.stream(), which aborts the vLLM request and frees its KV cache.
         self.requests_started += 1
-        async for step in self.engine.stream(request):
-            yield step
+        ended = False
+        try:
+            async for step in self.engine.stream(request):
+                yield step
+            ended = True
+        finally:
+            if not ended:  # closed or cancelled before the engine finished: vLLM aborted it
+                self.requests_aborted += 1
 
     def stats(self) -> dict[str, Any]:
         return {
             "model": self.settings.served_model_name,
             "dtype": self.engine.dtype,
             "requests_started": self.requests_started,
+            "requests_aborted": self.requests_aborted,
             "unfinished_requests": self.engine.num_unfinished_requests(),
         }
 

@@ -47,3 +47,21 @@ def test_two_busy_processes_on_one_cpu_show_runqueue_waits():
             p.wait(timeout=10)
     assert sum(waited) > 0.2, waited  # ~0.6 s of 0.8 s of two-way sharing, minus start-up
     assert runqueue_wait_s(2**22 + 12345) == 0.0  # a pid that does not exist
+
+
+def test_cpu_and_wait_tables_put_the_busiest_role_first():
+    from tools.bench.report import cpu_table, wait_table
+
+    report = {"vllm": {"results": [{"target": "vllm", "level": 1,
+                                    "cpu": {"machine busy": 1.0, "machine steal": 0.0, "EngineCore": 0.9},
+                                    "cpu_wait": {"EngineCore": 0.05}}]},
+              "chatgate": {"results": [{"target": "chatgate-async", "level": 8,
+                                        "cpu": {"machine busy": 1.8, "machine steal": 0.1, "EngineCore": 0.7, "Router": 0.8},
+                                        "cpu_wait": {"EngineCore": 0.2, "Router": 0.01}}]}}
+    cpu = cpu_table(report).splitlines()
+    assert cpu[0] == "| CPU, cores used during the level | conc | machine busy | stolen by the hypervisor | EngineCore | Router |"
+    assert cpu[3] == "| chatgate-async | 8 | 1.80 | 0.10 | 0.70 | 0.80 |"
+    waits = wait_table(report).splitlines()
+    assert waits[0] == "| waiting for a CPU, share of the level | conc | EngineCore | Router |"
+    assert waits[2].startswith("| vllm | 1 | 0.050 |")
+    assert wait_table({"vllm": {"results": [{"target": "vllm", "level": 1}]}}) == ""

@@ -54,3 +54,16 @@ def test_an_embedding_does_not_depend_on_the_other_texts_of_the_call():
                          "Write a haiku", "Ich hoffe, dass du in der Hölle verrottest."])
     assert np.array_equal(alone, company[1])
     assert not np.array_equal(company[0], company[1])
+
+
+def test_the_built_encoder_weights_are_7_bit_so_no_cpu_saturates():
+    """onnxruntime's u8s8 kernels on AVX2 (and AVX512 without VNNI) add pairs of u8*s8 products in
+    int16 and saturate; VNNI and AMX do not. Weights within [-64, 64] keep every pair below 32,767 (2 * 255 * 64 = 32,640),
+    so the embeddings, and the heads trained on them, are the same on every x86 CPU."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(ModerationSettings().model_dir / "encoder.onnx")).graph
+    int8 = [numpy_helper.to_array(t) for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert len(int8) >= 12 * 4, "expected the quantised MatMul weights of every layer"
+    assert min(int(w.min()) for w in int8) >= -64 and max(int(w.max()) for w in int8) <= 64

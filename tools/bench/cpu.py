@@ -86,16 +86,11 @@ class CpuSnapshot:
     def cores_since(self, before: "CpuSnapshot") -> dict[str, float]:
         """Cores each role used between `before` and now; `machine busy` is the whole box's."""
         wall = max(self.t - before.t, 1e-6)
-        roles: dict[str, float] = {}
-        for pid, (role, cpu) in self.by_pid.items():
-            # a process born during the level counts from zero
-            spent = cpu - before.by_pid.get(pid, (role, 0.0))[1]
-            if spent > 0:
-                roles[role] = roles.get(role, 0.0) + spent
+        cpu_s = lambda snap: {pid: cpu for pid, (_, cpu) in snap.by_pid.items()}  # noqa: E731
+        out = self._per_role(cpu_s(self), cpu_s(before), wall, 2)
         idle = lambda c: c.idle + getattr(c, "iowait", 0.0)  # noqa: E731
         total = lambda c: sum(c)  # noqa: E731
         busy = (total(self.machine) - total(before.machine)) - (idle(self.machine) - idle(before.machine))
-        out = {role: round(s / wall, 2) for role, s in sorted(roles.items(), key=lambda kv: -kv[1]) if s / wall >= 0.01}
         out["machine busy"] = round(busy / wall, 2)
         # CPU the hypervisor gave to other guests: a run with much of it measured a slower machine
         out["machine steal"] = round((getattr(self.machine, "steal", 0.0) - getattr(before.machine, "steal", 0.0)) / wall, 2)
@@ -104,9 +99,16 @@ class CpuSnapshot:
     def waits_since(self, before: "CpuSnapshot") -> dict[str, float]:
         """Per role, the share of wall time its threads waited for a CPU while runnable (summed
         over threads), between `before` and now."""
-        wall = max(self.t - before.t, 1e-6)
+        return self._per_role(self.waits, before.waits, max(self.t - before.t, 1e-6), 3)
+
+    def _per_role(self, now: dict[int, float], before: dict[int, float], wall: float, digits: int) -> dict[str, float]:
+        """Per role, the growth of a per-process counter over `wall` seconds, largest first; a
+        process born since `before` counts from zero; shares under the last digit are left out."""
         roles: dict[str, float] = {}
-        for pid, waited in self.waits.items():
-            role = self.by_pid[pid][0]
-            roles[role] = roles.get(role, 0.0) + max(0.0, waited - before.waits.get(pid, 0.0))
-        return {role: round(s / wall, 3) for role, s in sorted(roles.items(), key=lambda kv: -kv[1]) if s / wall >= 0.001}
+        for pid, value in now.items():
+            grown = value - before.get(pid, 0.0)
+            if grown > 0:
+                role = self.by_pid[pid][0]
+                roles[role] = roles.get(role, 0.0) + grown
+        floor = 10.0 ** -digits
+        return {role: round(v / wall, digits) for role, v in sorted(roles.items(), key=lambda kv: -kv[1]) if v / wall >= floor}

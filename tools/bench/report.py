@@ -40,32 +40,33 @@ def targets_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def cpu_table(report: dict) -> str:
-    """Cores each process role used during each row's level: where the time went."""
-    rows = [r for r in index(report).values() if r.get("cpu")]
+def _role_table(report: dict, field: str, title: str, digits: int, machine_cols: tuple[tuple[str, str], ...] = ()) -> str:
+    """One row per (target, level), one column per process role in `row[field]`, busiest role first;
+    `machine_cols`: (key in the field, column title) shown before the roles."""
+    rows = [r for r in index(report).values() if r.get(field)]
     if not rows:
         return ""
-    roles = sorted({k for r in rows for k in r["cpu"] if not k.startswith("machine ")},
-                   key=lambda k: -max(r["cpu"].get(k, 0) for r in rows))
-    lines = ["| CPU, cores used during the level | conc | machine busy | stolen by the hypervisor | " + " | ".join(roles) + " |",
-             "|---|---:|---:|---:|" + "---:|" * len(roles)]
+    fixed = {k for k, _ in machine_cols}
+    roles = sorted({k for r in rows for k in r[field] if k not in fixed and not k.startswith("machine ")},
+                   key=lambda k: -max(r[field].get(k, 0) for r in rows))
+    heads = [t for _, t in machine_cols] + roles
+    lines = [f"| {title} | conc | " + " | ".join(heads) + " |", "|---|---:|" + "---:|" * len(heads)]
     for r in rows:
-        lines.append(f"| {r['target']} | {r['level']} | {fmt(r['cpu'].get('machine busy'), 2)} | {fmt(r['cpu'].get('machine steal'), 2)} | "
-                     + " | ".join(fmt(r["cpu"].get(k), 2) for k in roles) + " |")
+        cells = [fmt(r[field].get(k), digits) for k in [k for k, _ in machine_cols] + roles]
+        lines.append(f"| {r['target']} | {r['level']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def cpu_table(report: dict) -> str:
+    """Cores each process role used during each row's level: where the time went."""
+    return _role_table(report, "cpu", "CPU, cores used during the level", 2,
+                       (("machine busy", "machine busy"), ("machine steal", "stolen by the hypervisor")))
 
 
 def wait_table(report: dict) -> str:
     """Per role, the share of each level its threads spent runnable but waiting for a CPU: on a
     2-core box the engine's EngineCore and worker must not queue behind the serving processes."""
-    rows = [r for r in index(report).values() if r.get("cpu_wait")]
-    if not rows:
-        return ""
-    roles = sorted({k for r in rows for k in r["cpu_wait"]}, key=lambda k: -max(r["cpu_wait"].get(k, 0) for r in rows))
-    lines = ["| waiting for a CPU, share of the level | conc | " + " | ".join(roles) + " |", "|---|---:|" + "---:|" * len(roles)]
-    for r in rows:
-        lines.append(f"| {r['target']} | {r['level']} | " + " | ".join(fmt(r["cpu_wait"].get(k), 3) for k in roles) + " |")
-    return "\n".join(lines)
+    return _role_table(report, "cpu_wait", "waiting for a CPU, share of the level", 3)
 
 
 def notes(report: dict) -> list[str]:

@@ -1,0 +1,80 @@
+"""The Generator replica's bookkeeping, over a fake engine (the real one: tests/system)."""
+from __future__ import annotations
+
+import asyncio
+
+from deployments.generator import Generator
+from services.config import GeneratorSettings
+from services.generation.types import GenerationRequest, GenerationStep
+
+
+class FakeEngine:
+    dtype = "float32"
+
+    def __init__(self, steps: int):
+        self.steps = steps
+        self.unfinished = 0
+
+    async def stream(self, request):
+        self.unfinished += 1
+        try:
+            for i in range(self.steps):
+                await asyncio.sleep(0)
+                yield GenerationStep(text="x", completion_tokens=i + 1,
+                                     finish_reason="stop" if i == self.steps - 1 else None)
+        finally:
+            self.unfinished -= 1
+
+    def num_unfinished_requests(self) -> int:
+        return self.unfinished
+
+    def shutdown(self) -> None:
+        pass
+
+
+def _generator(steps: int) -> Generator:
+    return Generator(GeneratorSettings(), engine=FakeEngine(steps))
+
+
+def _request() -> GenerationRequest:
+    return GenerationRequest(request_id="r1", messages=[{"role": "user", "content": "hi"}], max_tokens=8)
+
+
+def test_a_stream_read_to_its_end_is_not_counted_as_aborted():
+    gen = _generator(3)
+
+    async def read_all():
+        return [s async for s in gen.stream(_request())]
+
+    assert len(asyncio.run(read_all())) == 3
+    assert gen.stats()["requests_started"] == 1 and gen.stats()["requests_aborted"] == 0
+
+
+def test_a_stream_closed_early_counts_as_aborted():
+    gen = _generator(100)
+
+    async def leave_after_two():
+        stream = gen.stream(_request())
+        [await stream.__anext__() for _ in range(2)]
+        await stream.aclose()  # what Ray Serve does when the router cancels
+
+    asyncio.run(leave_after_two())
+    stats = gen.stats()
+    assert stats["requests_aborted"] == 1 and stats["unfinished_requests"] == 0
+
+
+def test_a_cancelled_stream_counts_as_aborted():
+    gen = _generator(10_000)
+
+    async def cancel_mid_stream():
+        async def consume():
+            async for _ in gen.stream(_request()):
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(cancel_mid_stream())
+    assert gen.stats()["requests_aborted"] == 1
