@@ -117,6 +117,11 @@ class StreamingSettings(BaseModel):
     window_chars: int = Field(default=200, ge=16)
     overlap_chars: int = Field(default=50, ge=0)
     check_at_sentence_end: bool = True
+    # An SSE comment every keepalive_s seconds. Besides keeping idle proxies open, it is how a gone
+    # client is noticed while a buffered window is held back: a proxy in front (HAProxy, an ingress)
+    # learns that the client left only when a write to it fails, and only then drops the Router's
+    # connection, which cancels the stream and aborts the engine request (docs/benchmark.md).
+    keepalive_s: float = Field(default=1.0, gt=0, le=60)
 
 
 class GuardSettings(BaseModel):

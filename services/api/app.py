@@ -73,7 +73,7 @@ def create_app(backend: Backend, extra_routers: list | None = None) -> FastAPI:
             raise
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         chunks = responses.stream_chunks(events, turn.completion_id, model_name, turn.n, include_usage)
-        return EventSourceResponse(_sse(chunks, admission), ping=15)
+        return EventSourceResponse(_sse(chunks, admission), ping=backend.settings.streaming.keepalive_s)
 
     @app.post("/v1/moderations")
     async def moderations(body: ModerationRequest):

@@ -218,3 +218,19 @@ async def test_stream_slots_are_released_when_the_stream_ends(client):
         await client.post("/v1/chat/completions", json=body)
     await asyncio.sleep(0.05)
     assert client._transport.app.state.admission.active == 0
+
+
+async def test_sse_keepalive_comments_flow_while_buffered_text_is_held_back():
+    """A proxy learns that a client left only when a write fails: comments keep writes going while
+    a buffered window waits for its check, so a gone client is noticed (and its engine request
+    aborted) within a few keep-alive intervals. Clients ignore SSE comments."""
+    backend = FakeBackend(FakeStages(answer=" ".join(["word"] * 8), delay=0.1), streaming={"keepalive_s": 0.05})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(backend)), base_url="http://t") as c:
+        async with c.stream("POST", "/v1/chat/completions",
+                            json={"messages": [{"role": "user", "content": "hi"}], "stream": True}) as resp:
+            lines = [line async for line in resp.aiter_lines() if line]
+    pings = [line for line in lines if line.startswith(":")]
+    data = [line for line in lines if line.startswith("data: ")]
+    assert len(pings) >= 5, lines  # ~0.8 s of generation at one comment per 0.05 s
+    assert data[-1] == "data: [DONE]"
+    assert "".join(json.loads(d[6:])["choices"][0]["delta"].get("content") or "" for d in data[:-1]) == " ".join(["word"] * 8)
