@@ -165,9 +165,10 @@ def test_client_disconnect_aborts_generation(live_app):
         for i, _ in enumerate(resp.iter_lines()):
             if i > 6:
                 break  # leave mid-stream
-    # Measured 2026-12-03 on a 2-core box: the engine request ended 4.5-5 s after the client left;
-    # 3 s failed there once. The Generator counts a stream that ended before the engine did, so the
-    # test tells an abort from an answer that ended on its own.
+    # HAProxy notices the gone client only when a write fails: with SSE comments every
+    # streaming.keepalive_s (1 s) the abort came ~1.8 s after the client left (python -m
+    # tools.bench.disconnect; ~7 s with 15 s). The Generator counts a stream that ended before the
+    # engine did, so the test tells an abort from an answer that ended on its own.
     assert wait_until(lambda: engine_stats(live_app)["requests_aborted"] == aborted_before + 1, timeout=10)
     assert wait_until(lambda: engine_stats(live_app)["unfinished_requests"] == 0, timeout=3)
 
