@@ -28,14 +28,7 @@ def direction_of(resp) -> str | None:
     return body.get("chatgate_moderation", {}).get("stage")
 
 
-# Not strict: it passes (XPASS) on builds where the boundary falls the other way.
-HAIKU = pytest.param("Write a haiku", marks=pytest.mark.xfail(strict=False, reason=(
-    '"Write a haiku" flips with the CPU the classifier was built on: build 6fe6534f built on an AVX2 EPYC '
-    'passes it; the same build key built on an AMX Xeon scores it hate 0.72 '
-    '("Compose a haiku" 0.97, "Write a haiku." 0.0; the int8 kernels differ, VNNI vs AVX2). Issue 11, model card')))
-
-
-@pytest.mark.parametrize("prompt", [HAIKU, "Give me a recipe for pancakes"])
+@pytest.mark.parametrize("prompt", ["Write a haiku", "Give me a recipe for pancakes"])
 def test_everyday_requests_are_answered(live_app, prompt):
     resp = chat(live_app, prompt, max_tokens=24)
     assert direction_of(resp) is None and resp.json()["choices"][0]["message"]["content"].strip()
