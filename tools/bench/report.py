@@ -42,17 +42,17 @@ def targets_table(report: dict) -> str:
 
 def _role_table(report: dict, field: str, title: str, digits: int, machine_cols: tuple[tuple[str, str], ...] = ()) -> str:
     """One row per (target, level), one column per process role in `row[field]`, busiest role first;
-    `machine_cols`: (key in the field, column title) shown before the roles."""
+    `machine_cols`: ("machine ..." key in the field, column title) shown before the roles."""
     rows = [r for r in index(report).values() if r.get(field)]
     if not rows:
         return ""
-    fixed = {k for k, _ in machine_cols}
-    roles = sorted({k for r in rows for k in r[field] if k not in fixed and not k.startswith("machine ")},
+    roles = sorted({k for r in rows for k in r[field] if not k.startswith("machine ")},
                    key=lambda k: -max(r[field].get(k, 0) for r in rows))
+    keys = [k for k, _ in machine_cols] + roles
     heads = [t for _, t in machine_cols] + roles
     lines = [f"| {title} | conc | " + " | ".join(heads) + " |", "|---|---:|" + "---:|" * len(heads)]
     for r in rows:
-        cells = [fmt(r[field].get(k), digits) for k in [k for k, _ in machine_cols] + roles]
+        cells = [fmt(r[field].get(k), digits) for k in keys]
         lines.append(f"| {r['target']} | {r['level']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
