@@ -46,3 +46,24 @@ def until(predicate: Callable[[], Any], timeout_s: float = 15, what: str = "cond
             return last
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last: {last!r}")
+
+
+# Every text the first answer card shows, recorded inside the page: polling from Selenium samples
+# the text too slowly on a busy machine and can miss the pieces of a stream in between.
+_RECORD_ANSWER_TEXTS = """
+window.answerTexts = [];
+new MutationObserver(() => {
+  const node = document.querySelector('#log .answer .answer-text');
+  const text = node ? node.textContent : '';
+  if (text && window.answerTexts[window.answerTexts.length - 1] !== text) window.answerTexts.push(text);
+}).observe(document.getElementById('log'), {childList: true, characterData: true, subtree: true});
+"""
+
+
+def record_answer_texts(browser: Any) -> None:
+    """Call once the page script is ready, before asking; read with `answer_texts`."""
+    browser.execute_script(_RECORD_ANSWER_TEXTS)
+
+
+def answer_texts(browser: Any) -> list[str]:
+    return browser.execute_script("return window.answerTexts")

@@ -9,7 +9,7 @@ from selenium.webdriver.common.keys import Keys
 
 from tests.feedback.support import feedback_pg  # noqa: F401
 from tests.pipeline.fakes import FakeStages
-from tests.web.browser import chrome, until
+from tests.web.browser import answer_texts, chrome, record_answer_texts, until
 from tests.web.support import KEYS, Served, WebApp
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -51,26 +51,14 @@ def done_cards(browser, n: int = 1) -> list:
     return until(ready, what=f"{n} finished answer(s)")
 
 
-# Records every text the answer card shows, inside the page: polling from Selenium samples the
-# text too slowly on a busy machine and can miss the pieces in between.
-RECORD_ANSWER_TEXTS = """
-window.answerTexts = [];
-new MutationObserver(() => {
-  const node = document.querySelector('#log .answer .answer-text');
-  const text = node ? node.textContent : '';
-  if (text && window.answerTexts[window.answerTexts.length - 1] !== text) window.answerTexts.push(text);
-}).observe(document.getElementById('log'), {childList: true, characterData: true, subtree: true});
-"""
-
-
 def test_answer_streams_in_and_a_thumbs_up_lands_in_postgres(served, browser, feedback_pg):
     _, server = served
     browser.get(server.url)
     until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), what="page script")
-    browser.execute_script(RECORD_ANSWER_TEXTS)
+    record_answer_texts(browser)
     ask(browser, "Explain how a classification algorithm works")
     done_cards(browser)
-    seen = browser.execute_script("return window.answerTexts")
+    seen = answer_texts(browser)
     assert seen[-1] == ANSWER
     assert len(seen) >= 3 and all(ANSWER.startswith(s) for s in seen), seen  # grew in pieces, in order
     up = browser.find_element(By.CSS_SELECTOR, "#log .answer .thumb-up")

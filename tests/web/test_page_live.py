@@ -15,7 +15,7 @@ from selenium.webdriver.support.ui import Select
 
 from services.config import load_settings
 from services.feedback.recorder import feedback_dsn
-from tests.web.browser import chrome, until
+from tests.web.browser import answer_texts, chrome, record_answer_texts, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -35,21 +35,16 @@ def test_page_on_the_real_system(live_app, tmp_path):
         browser.get(live_app.base_url)
         until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), what="page script")
         Select(browser.find_element(By.ID, "max-tokens")).select_by_value("64")
+        record_answer_texts(browser)
         question = browser.find_element(By.ID, "question")
         question.send_keys("Explain how a classification algorithm works", Keys.ENTER)
-        seen: set[str] = set()
-
-        def streamed():
-            card = browser.find_element(By.CSS_SELECTOR, "#log .answer")
-            done = card.get_attribute("data-state") == "done"
-            seen.add(card.find_element(By.CSS_SELECTOR, ".answer-text").text)
-            return done
-
-        until(streamed, 180, "the streamed answer")
+        until(lambda: browser.find_element(By.CSS_SELECTOR, "#log .answer").get_attribute("data-state") == "done",
+              180, "the streamed answer")
+        seen = answer_texts(browser)
         answer = browser.find_element(By.CSS_SELECTOR, "#log .answer")
         text = answer.find_element(By.CSS_SELECTOR, ".answer-text").text
         assert len(text) > 20 and "refusal" not in answer.get_attribute("class")
-        assert len(seen - {""}) >= 2, "the answer arrived in one piece, not as a stream"
+        assert len(seen) >= 2, f"the answer arrived in one piece, not as a stream: {seen}"
         ids.append(answer.get_attribute("data-completion-id"))
         answer.find_element(By.CSS_SELECTOR, ".thumb-up").click()
         until(lambda: answer.find_element(By.CSS_SELECTOR, ".thumb-up").get_attribute("aria-pressed") == "true",
