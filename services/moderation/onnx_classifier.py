@@ -25,6 +25,12 @@ def _session(path: Path, intra_op_threads: int):
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
+# Columns of `scores` that a sub-model's own output also carries, as (output, column). The chat
+# path adds only profanity to the semantic scores: fetching `profanity_check` alone runs
+# alt-profanity-check's part of the graph, not the n-gram heads it would otherwise compute.
+_SUB_OUTPUTS = {"profanity": ("profanity_check", 1)}
+
+
 class OnnxTextClassifier:
     """Scores texts with the combined ONNX graph (see docs/moderation-model-card.md).
 
@@ -47,14 +53,19 @@ class OnnxTextClassifier:
         self.categories: tuple[str, ...] = cats
         self._session = _session(self.model_dir / self.manifest["model_file"], intra_op_threads)
 
-    def score_array(self, texts: Sequence[str]) -> np.ndarray:
-        """[N, len(categories)] float32 scores."""
-        out = np.zeros((len(texts), len(self.categories)), dtype=np.float32)
+    def score_array(self, texts: Sequence[str], categories: Sequence[str] | None = None) -> np.ndarray:
+        """[N, len(categories)] float32 scores (all categories by default). Asking only for columns
+        that a smaller output carries runs only that output's part of the graph."""
+        cats = list(self.categories if categories is None else categories)
+        out = np.zeros((len(texts), len(cats)), dtype=np.float32)
         idx = [i for i, t in enumerate(texts) if t and not t.isspace()]
         if idx:
             # whitespace runs -> one space, as in training (the character n-grams see spaces)
             batch = np.array([" ".join(texts[i].split()) for i in idx], dtype=object)
-            out[idx] = self._session.run(["scores"], {"text": batch})[0]
+            wanted = [_SUB_OUTPUTS.get(c, ("scores", self.categories.index(c))) for c in cats]
+            names = sorted({name for name, _ in wanted})
+            got = dict(zip(names, self._session.run(names, {"text": batch})))
+            out[idx] = np.stack([got[name][:, col] for name, col in wanted], axis=1)
         return out
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:

@@ -33,7 +33,7 @@ class SemanticScorer(Protocol):
 
 
 class LexicalScorer(Protocol):
-    def score_array(self, texts: Sequence[str]) -> np.ndarray: ...
+    def score_array(self, texts: Sequence[str], categories: Sequence[str]) -> np.ndarray: ...
 
 
 class Scanner:
@@ -43,6 +43,7 @@ class Scanner:
         self.semantic = semantic
         self.lexical = lexical
         cuts = lexical_cuts or {}
+        self._lex_cats = list(cuts)
         self._lex_idx = np.array([CATEGORIES.index(c) for c in cuts], dtype=np.int64)
         self._lex_cuts = np.array(list(cuts.values()), dtype=np.float32)
         if lexical_mode not in ("max", "mean"):
@@ -66,7 +67,7 @@ class Scanner:
     def _combine(self, sem: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         if self.lexical is None or not len(self._lex_idx) or not texts:
             return sem
-        lex = self.lexical.score_array(list(texts))[:, self._lex_idx]
+        lex = self.lexical.score_array(list(texts), self._lex_cats)  # only the columns used
         lex = calibrate(lex, self._lex_cuts)
         sem = sem.copy()
         both = sem[:, self._lex_idx]

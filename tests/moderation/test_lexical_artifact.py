@@ -44,6 +44,17 @@ def test_scores_shape_range_and_batch_equals_single(clf):
         assert single == pytest.approx(row, abs=1e-6)
 
 
+def test_asking_for_profanity_alone_gives_the_full_graphs_column(clf):
+    """The chat path fetches only alt-profanity-check's output (a smaller part of the graph)."""
+    texts = ["hello there", "you are a stupid idiot", "what the hell is this shit", "", "Erklär mir die Photosynthese."]
+    full = clf.score_array(texts)
+    alone = clf.score_array(texts, ["profanity"])
+    assert alone.shape == (len(texts), 1) and alone[2, 0] > 0.5
+    np.testing.assert_array_equal(alone[:, 0], full[:, CATEGORIES.index("profanity")])
+    both = clf.score_array(texts, ["hate", "profanity"])
+    np.testing.assert_array_equal(both, full[:, [CATEGORIES.index("hate"), CATEGORIES.index("profanity")]])
+
+
 def test_score_is_thread_safe(clf):
     texts = ["you are a stupid idiot", "What is the capital of France?", "I want to die"] * 20
     expected = clf.score(texts)
