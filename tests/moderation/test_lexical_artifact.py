@@ -98,9 +98,9 @@ def test_parity_with_hatesonar(clf):
 
 
 def test_parity_of_trained_heads_with_sklearn(clf, model_dir):
-    ref = reference()
-    manifest = json.loads((model_dir / "manifest.json").read_text())
-    if ref.get("build_key") != manifest["key"]:
-        pytest.skip("reference heads are from another build (rerun build with --write-reference)")
+    """The graph's heads against sklearn's, as the build computed them on THIS machine: liblinear's
+    result differs a little between CPU kinds (the repo's copy came from another CPU), so the
+    artefact's own reference.json is the one that must match."""
+    ref = json.loads((model_dir / "reference.json").read_text())
     raw = clf.raw_outputs(ref["texts"])
     np.testing.assert_allclose(raw["heads_logits"], np.array(ref["heads_logits"]), atol=1e-3)
