@@ -38,10 +38,8 @@ def test_page_on_the_real_system(live_app, tmp_path):
         record_answer_texts(browser)
         question = browser.find_element(By.ID, "question")
         question.send_keys("Explain how a classification algorithm works", Keys.ENTER)
-        until(lambda: browser.find_element(By.CSS_SELECTOR, "#log .answer").get_attribute("data-state") == "done",
-              180, "the streamed answer")
+        answer, = finished(browser, 1)
         seen = answer_texts(browser)
-        answer = browser.find_element(By.CSS_SELECTOR, "#log .answer")
         text = answer.find_element(By.CSS_SELECTOR, ".answer-text").text
         assert len(text) > 20 and "refusal" not in answer.get_attribute("class")
         assert len(seen) >= 2, f"the answer arrived in one piece, not as a stream: {seen}"
