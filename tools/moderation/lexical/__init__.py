@@ -1,2 +1,2 @@
-"""The lexical stage of the moderation build (build venv): pretrained profanity/hate models and
-TF-IDF heads in one ONNX graph. `tools/moderation/convert.py` is its command."""
+"""The lexical stage of the moderation build (build venv): alt-profanity-check converted to one
+ONNX graph. `tools/moderation/convert.py` is its command."""

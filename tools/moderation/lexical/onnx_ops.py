@@ -1,5 +1,5 @@
 """Graph surgery the lexical stage needs: locale and token patterns that work on slim images,
-vectorised L2 normalisers, name prefixes to merge graphs, pruning, and a one-thread session."""
+a vectorised L2 normaliser, and a one-thread session."""
 from __future__ import annotations
 
 import numpy as np
@@ -40,17 +40,6 @@ def session(model_or_bytes):
     return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
 
 
-def convert_vectorizer(vec):
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import StringTensorType
-
-    onx = convert_sklearn(vec, initial_types=[("text", StringTensorType([None]))], target_opset=OPSET)
-    # word analyzer: sklearn's Unicode token pattern; char analyzer: every character is a token
-    # ("(?s)." so that a newline is one too, as in sklearn)
-    fix_string_ops(onx, UNICODE_TOKENEXP if vec.analyzer == "word" else "(?s).")
-    return onx
-
-
 def fast_l2_normalizers(model) -> int:
     """Replace ai.onnx.ml Normalizer(L2) -- a slow scalar loop over the whole (dense, vocabulary-
     wide) TF-IDF row -- with ReduceL2 / Max(eps) / Div, which onnxruntime vectorises (~3x faster)."""
@@ -78,31 +67,3 @@ def fast_l2_normalizers(model) -> int:
     del g.node[:]
     g.node.extend(new_nodes)
     return n
-
-
-def prefixed(model, prefix: str):
-    """Copy of the graph with every name prefixed, the `text` input left shared."""
-    import onnx.compose
-
-    m = onnx.compose.add_prefix(model, prefix)
-    for node in m.graph.node:
-        for i, name in enumerate(node.input):
-            if name == prefix + "text":
-                node.input[i] = "text"
-    return m
-
-
-def prune(model, outputs: list[str]) -> None:
-    g = model.graph
-    needed = set(outputs)
-    keep = []
-    for node in reversed(list(g.node)):
-        if any(o in needed for o in node.output):
-            keep.append(node)
-            needed.update(node.input)
-    keep.reverse()
-    del g.node[:]
-    g.node.extend(keep)
-    inits = [i for i in g.initializer if i.name in needed]
-    del g.initializer[:]
-    g.initializer.extend(inits)

@@ -1,10 +1,10 @@
-"""The two pretrained lexical models, converted to ONNX: alt-profanity-check (TF-IDF + calibrated
-LinearSVC, through skl2onnx) and hatesonar (its shipped graph, locale fixed, ZipMap removed)."""
+"""The pretrained lexical model, converted to ONNX: alt-profanity-check (TF-IDF + calibrated
+LinearSVC, through skl2onnx)."""
 from __future__ import annotations
 
 import io
 
-from tools.moderation.lexical.onnx_ops import OPSET, UNICODE_TOKENEXP, fix_string_ops, prune
+from tools.moderation.lexical.onnx_ops import OPSET, UNICODE_TOKENEXP, fix_string_ops
 from tools.moderation.lexical.wheels import Wheel
 
 
@@ -34,23 +34,3 @@ def convert_profanity(pipe):
     del onx.graph.output[:]
     onx.graph.output.extend(probs)
     return onx
-
-
-def load_hatesonar(wheel: Wheel):
-    import onnx
-
-    model = onnx.load_from_string(wheel.read("hatesonar/model/model.onnx"))
-    fix_string_ops(model, None)  # locale only: the token pattern stays as shipped
-    # Expose the probability tensor (the shipped graph ends in a ZipMap).
-    g = model.graph
-    zipmap = [n for n in g.node if n.op_type == "ZipMap"]
-    prob_name = zipmap[0].input[0]
-    for n in zipmap:
-        g.node.remove(n)
-    from onnx import TensorProto, helper
-
-    del g.output[:]
-    g.output.append(helper.make_tensor_value_info(prob_name, TensorProto.FLOAT, [None, 3]))
-    # The label branch (Cast of output_label) is dead now; drop nodes whose outputs nobody uses.
-    prune(model, [prob_name])
-    return model, prob_name
