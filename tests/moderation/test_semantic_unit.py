@@ -119,6 +119,32 @@ def test_cuts_can_come_from_one_fold_only():
     assert cuts_all[0] == best_cut(y[:, 0], oof[:, 0], 3.0)
 
 
+def test_head_fits_in_worker_processes_equal_the_sequential_ones(tmp_path):
+    """The build runs every fold's fit and the final fit in spawned worker processes, reading the
+    arrays from files: seeded one-threaded fits must give the same heads, cuts and out-of-fold
+    numbers as one fit after another here."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from tools.moderation.semantic_train import HeadTraining, InlineExecutor, save_arrays
+
+    rng = np.random.default_rng(1)
+    groups = [f"g{i}" for i in range(300)]
+    y = np.zeros((300, len(CATEGORIES)), dtype=np.float32)
+    y[::3, 2] = 1.0
+    x = (y[:, 2:3] * 1.5 + rng.normal(size=(300, 16))).astype(np.float32)
+    w = np.ones(300, dtype=np.float32)
+    inline = HeadTraining(InlineExecutor(), (x, y, w), y, groups, "t")
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        pooled = HeadTraining(pool, save_arrays(tmp_path, "t", x, y, w), y, groups, "t")
+        (cuts_p, oof_p), head_p = pooled.cuts(2.0), pooled.head()
+    cuts_i, oof_i = inline.cuts(2.0)
+    np.testing.assert_array_equal(oof_p, oof_i)
+    np.testing.assert_array_equal(cuts_p, cuts_i)
+    for key, value in fit_mlp(x, y, w).items():
+        np.testing.assert_array_equal(head_p[key], value)
+
+
 def test_cv_folds_keep_a_content_together_across_languages_frames_and_answers():
     """A held-out fold must hold contents the heads never saw in any frame or language, or the
     out-of-fold scores (and the cuts chosen on them) promise recall on memorised contents."""

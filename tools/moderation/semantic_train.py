@@ -160,18 +160,66 @@ def best_cut(y: np.ndarray, p: np.ndarray, fp_cost: float) -> float:
     return best_t
 
 
-def cross_validate(x, y, groups, w, fp_cost: float, name: str, cut_fold: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold probabilities (group k-fold) -> per-category cuts; returns (cuts, oof).
-    `cut_fold`: choose the cuts on that fold's rows only (the ones a fine-tuned encoder never saw)."""
+def _fit_job(arrays: tuple, tr: np.ndarray, te: np.ndarray | None):
+    """One fit: the head's weights (`te` None) or its probabilities on the rows `te`. `arrays` is
+    (x, y, w), or the paths of .npy files a worker process maps them from instead of receiving a
+    pickled copy. Seeded and one-threaded (fit_mlp), so any process computes the same numbers."""
     from services.moderation.heads import mlp_probs
 
-    folds = np.array([content_fold(g) for g in groups])
-    oof = np.zeros_like(y)
-    for k in range(FOLDS):
-        t = time.time()
-        tr, te = folds != k, folds == k
-        oof[te] = mlp_probs(fit_mlp(x[tr], y[tr], w[tr]), x[te])
-        log(f"{name} head: fold {k + 1}/{FOLDS} ({te.sum()} rows) {time.time() - t:.0f}s")
-    sel = folds == cut_fold if cut_fold is not None else np.ones(len(y), dtype=bool)
-    cuts = np.array([best_cut(y[sel, j], oof[sel, j], fp_cost) for j in range(y.shape[1])], dtype=np.float32)
-    return cuts, oof
+    x, y, w = (np.load(a, mmap_mode="r") if isinstance(a, str) else a for a in arrays)
+    head = fit_mlp(np.asarray(x[tr]), np.asarray(y[tr]), np.asarray(w[tr]))
+    return head if te is None else mlp_probs(head, np.asarray(x[te]))
+
+
+def save_arrays(folder, name: str, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[str, ...]:
+    """x, y, w as .npy files in `folder`, for `HeadTraining` with a pool of worker processes."""
+    paths = []
+    for key, arr in (("x", x), ("y", y), ("w", w)):
+        path = folder / f"{name}-{key}.npy"
+        np.save(path, arr)
+        paths.append(str(path))
+    return tuple(paths)
+
+
+class InlineExecutor:
+    """Runs each job as it is submitted: the sequential path (experiments, unit tests)."""
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+class HeadTraining:
+    """A head's group k-fold (out-of-fold probabilities -> per-category cuts) and, with
+    `fit_final`, its fit on all rows: every fit is submitted to `executor` at once. Each fit is
+    one-threaded (small matmuls), so a pool of one process per core runs them side by side."""
+
+    def __init__(self, executor, arrays: tuple, y: np.ndarray, groups: Sequence[str], name: str, fit_final: bool = True):
+        self.y, self.name = y, name
+        self.folds = np.array([content_fold(g) for g in groups])
+        self._t0 = time.time()
+        self._oof = [executor.submit(_fit_job, arrays, self.folds != k, self.folds == k) for k in range(FOLDS)]
+        self._final = executor.submit(_fit_job, arrays, np.ones(len(y), dtype=bool), None) if fit_final else None
+
+    def cuts(self, fp_cost: float, cut_fold: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(cuts, oof). `cut_fold`: choose the cuts on that fold's rows only (the ones a fine-tuned
+        encoder never saw)."""
+        oof = np.zeros_like(self.y)
+        for k, job in enumerate(self._oof):
+            oof[self.folds == k] = job.result()
+            log(f"{self.name} head: fold {k + 1}/{FOLDS} ({(self.folds == k).sum()} rows) done at {time.time() - self._t0:.0f}s")
+        sel = self.folds == cut_fold if cut_fold is not None else np.ones(len(self.y), dtype=bool)
+        cuts = np.array([best_cut(self.y[sel, j], oof[sel, j], fp_cost) for j in range(self.y.shape[1])], dtype=np.float32)
+        return cuts, oof
+
+    def head(self) -> dict:
+        return self._final.result()
+
+
+def cross_validate(x, y, groups, w, fp_cost: float, name: str, cut_fold: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities (group k-fold) -> per-category cuts, one fit after another;
+    returns (cuts, oof)."""
+    return HeadTraining(InlineExecutor(), (x, y, w), y, groups, name, fit_final=False).cuts(fp_cost, cut_fold)
