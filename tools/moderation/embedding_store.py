@@ -30,6 +30,12 @@ def store_key(encoder: Path, tokenizer: Path, max_tokens: int, threads: int) -> 
     return h.hexdigest()[:16]
 
 
+def _digests_of(stored: np.ndarray) -> list[bytes]:
+    if stored.dtype.kind == "S":  # a store written before session 17 (its digests lost trailing NULs)
+        return stored.tolist()
+    return [row.tobytes() for row in stored]
+
+
 class EmbeddingStore:
     """`folder/<key>.npz`: 16-byte text digests and float32 embeddings, row for row."""
 
@@ -38,7 +44,7 @@ class EmbeddingStore:
         self._known: dict[bytes, np.ndarray] = {}
         if self.path.is_file():
             with np.load(self.path, allow_pickle=False) as data:
-                self._known = dict(zip(data["digests"].tolist(), data["emb"]))
+                self._known = dict(zip(_digests_of(data["digests"]), data["emb"]))
 
     def __len__(self) -> int:
         return len(self._known)
@@ -58,6 +64,8 @@ class EmbeddingStore:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.stem}-{os.getpid()}.npz")
-        digests = np.array([_digest(t) for t in embeddings], dtype="S16")
+        # uint8 [N, 16], not "S16": numpy's bytes strings drop trailing NUL bytes, so one digest in
+        # ~256 came back shorter and its text was embedded again by every build
+        digests = np.frombuffer(b"".join(_digest(t) for t in embeddings), dtype=np.uint8).reshape(-1, 16)
         np.savez(tmp, digests=digests, emb=np.stack(list(embeddings.values())).astype(np.float32))
         os.replace(tmp, self.path)
