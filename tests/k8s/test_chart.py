@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.k8s.conftest import CHART, Docs, deployments_yaml, serve_config, the
+from tests.k8s.conftest import CHART, Docs, serve_config, the
 from tools.k8s.render import helm, helm_template, helm_template_raw
 
 
