@@ -123,9 +123,7 @@ def test_head_fits_in_worker_processes_equal_the_sequential_ones(tmp_path):
     """The build runs every fold's fit and the final fit in spawned worker processes, reading the
     arrays from files: seeded one-threaded fits must give the same heads, cuts and out-of-fold
     numbers as one fit after another here."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
+    from tools.moderation.encoder_pool import spawn_pool
     from tools.moderation.semantic_train import HeadTraining, InlineExecutor, save_arrays
 
     rng = np.random.default_rng(1)
@@ -135,7 +133,7 @@ def test_head_fits_in_worker_processes_equal_the_sequential_ones(tmp_path):
     x = (y[:, 2:3] * 1.5 + rng.normal(size=(300, 16))).astype(np.float32)
     w = np.ones(300, dtype=np.float32)
     inline = HeadTraining(InlineExecutor(), (x, y, w), y, groups, "t")
-    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+    with spawn_pool(2) as pool:
         pooled = HeadTraining(pool, save_arrays(tmp_path, "t", x, y, w), y, groups, "t")
         (cuts_p, oof_p), head_p = pooled.cuts(2.0), pooled.head()
     cuts_i, oof_i = inline.cuts(2.0)

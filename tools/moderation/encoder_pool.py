@@ -1,8 +1,8 @@
 """The build's encoder on every core: one single-threaded `Encoder` per process.
 
 The encoder runs one text per session run (services/moderation/encoder.py), and a short text
-leaves a second intra-op thread mostly idle; two processes of one thread each embed ~1.9x as many
-texts as one process of two threads. One thread is also what run time uses
+leaves a second intra-op thread mostly idle; two processes of one thread each embed 1.57x as many
+texts as one process of two threads (3,000 eval texts, session 17's EPYC; model card). One thread is also what run time uses
 (`moderation.intra_op_threads`), so the heads train on exactly the embeddings run time computes.
 """
 from __future__ import annotations
@@ -14,6 +14,13 @@ from pathlib import Path
 import numpy as np
 
 _encoder = None  # the worker process's own Encoder
+
+
+def spawn_pool(processes: int, initializer=None, initargs: tuple = ()) -> ProcessPoolExecutor:
+    """Worker processes for the build's one-threaded jobs. Spawned, not forked: the build process
+    has run torch (OpenMP), and forked copies of it can hang."""
+    return ProcessPoolExecutor(max(1, processes), mp_context=get_context("spawn"), initializer=initializer,
+                               initargs=initargs)
 
 
 def _start(onnx_path: str, tokenizer_path: str) -> None:
@@ -34,9 +41,7 @@ class EncoderPool:
 
     def __init__(self, onnx_path: Path, tokenizer_path: Path, processes: int):
         self.processes = max(1, processes)
-        # spawn, not fork: the parent has run torch (OpenMP) and forked copies of it can hang
-        self._pool = ProcessPoolExecutor(self.processes, mp_context=get_context("spawn"), initializer=_start,
-                                         initargs=(str(onnx_path), str(tokenizer_path)))
+        self._pool = spawn_pool(self.processes, _start, (str(onnx_path), str(tokenizer_path)))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -13,8 +13,6 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,7 @@ from tools.moderation import e5_finetune as ft
 from tools.moderation import semantic_train as st
 from tools.moderation.data.model_answers import SOURCE as ANSWER_HEAD_ONLY
 from tools.moderation.embedding_store import EmbeddingStore, store_key
-from tools.moderation.encoder_pool import EncoderPool
+from tools.moderation.encoder_pool import EncoderPool, spawn_pool
 
 HERE = Path(__file__).resolve().parent
 EMBED_BATCH = 128  # texts per round: split over the encoder processes
@@ -141,9 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     # the model's own answers are output-side data: in the text head they cost input recall
     # (hate without slurs 80 -> 65 %, model card experiment 15)
     text_rows = [r for r in rows if r["source"] != ANSWER_HEAD_ONLY]
-    # both heads' fits (4 folds + the final fit each) in one process per core; spawn, not fork:
-    # this process has run torch (OpenMP), and forked copies of it can hang
-    with ProcessPoolExecutor(args.threads, mp_context=get_context("spawn")) as pool, \
+    # both heads' fits (4 folds + the final fit each) in one process per core
+    with spawn_pool(args.threads) as pool, \
             tempfile.TemporaryDirectory() as arrays:
         runs = {}
         for name, hrows in (("text", text_rows), ("answer", ans_rows)):
