@@ -71,7 +71,7 @@ SOURCES = {
     },
 }
 KEY_FILES = ["build.py", "convert.py", "seed.yaml", "probes.txt", "requirements-build.txt",
-             "e5_export.py", "e5_finetune.py", "semantic_train.py", "semantic_build.py", "embedding_store.py"]
+             "e5_export.py", "e5_finetune.py", "semantic_train.py", "semantic_build.py", "embedding_store.py", "encoder_pool.py"]
 # Other inputs of the build, relative to the repo root: the data generator, the normaliser and the
 # run-time code whose output the heads are trained on (tokeniser, embedding, head layout).
 KEY_GLOBS = ["tools/moderation/data/**/*.py", "tools/moderation/data/**/*.yaml", "tools/moderation/data/**/*.jsonl",
