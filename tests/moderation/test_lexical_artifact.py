@@ -86,3 +86,13 @@ def test_parity_with_alt_profanity_check(clf):
     ref = reference()
     raw = clf.raw_outputs(ref["texts"])
     np.testing.assert_allclose(raw["profanity_check"], np.array(ref["profanity_check"]), atol=1e-4)
+
+
+def test_the_graphs_opset_domains_are_sorted_so_builds_repeat_byte_for_byte(model_dir):
+    """skl2onnx lists opset domains in a hash-seeded order; the build sorts them, or two builds of
+    the same inputs write different model.onnx bytes."""
+    import onnx
+
+    model = onnx.load(str(model_dir / "model.onnx"), load_external_data=False)
+    domains = [o.domain for o in model.opset_import]
+    assert domains == sorted(domains) and "ai.onnx.ml" in domains
