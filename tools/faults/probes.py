@@ -158,20 +158,17 @@ def _broker_request_ids(client, queue: str, unacked_key: str, ids: set[str]) -> 
     return found
 
 
-def audited_ids(dsn: str, ids: list[str], spool_dir: Path, redis_url: str, deadletter_key: str,
-                audit_queue: str | None = None, unacked_key: str = "unacked") -> set[str]:
-    """Which request ids have an audit event somewhere durable: the table, the spool, the dead
-    letters, or (with `audit_queue`) a message the broker still holds for the worker."""
+def _audited_once(dsn: str, ids: set[str], spool_dir: Path, redis_url: str, deadletter_key: str,
+                  audit_queue: str | None, unacked_key: str) -> set[str]:
+    """One look, upstream first: the spool, the broker (queue, then unacked), the dead letters,
+    then the table. An event only ever moves downstream (spool -> broker -> worker -> table or dead
+    letters -> table), so one that moves while we look is seen in a later place, not missed. (Read
+    the other way round, an event the worker wrote between the table read and the broker read was
+    counted lost.)"""
     import psycopg
     import redis
 
     found: set[str] = set()
-    with psycopg.connect(dsn, connect_timeout=5) as conn:
-        try:
-            rows = conn.execute("SELECT DISTINCT request_id FROM chatgate_audit WHERE request_id = ANY(%s)", (ids,))
-            found |= {r[0] for r in rows}
-        except psycopg.errors.UndefinedTable:
-            pass
     for f in spool_dir.glob("**/*") if spool_dir.exists() else []:
         if f.is_file():
             try:
@@ -181,7 +178,7 @@ def audited_ids(dsn: str, ids: list[str], spool_dir: Path, redis_url: str, deadl
     try:
         client = redis.Redis.from_url(redis_url, socket_timeout=5)
         if audit_queue:
-            found |= _broker_request_ids(client, audit_queue, unacked_key, set(ids) - found)
+            found |= _broker_request_ids(client, audit_queue, unacked_key, ids - found)
         for raw in client.lrange(deadletter_key, 0, -1):
             try:
                 item = json.loads(raw)
@@ -190,4 +187,31 @@ def audited_ids(dsn: str, ids: list[str], spool_dir: Path, redis_url: str, deadl
                 continue
     except redis.RedisError:
         pass
-    return found & set(ids)
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        try:
+            rows = conn.execute("SELECT DISTINCT request_id FROM chatgate_audit WHERE request_id = ANY(%s)",
+                                (list(ids),))
+            found |= {r[0] for r in rows}
+        except psycopg.errors.UndefinedTable:
+            pass
+    return found & ids
+
+
+def audited_ids(dsn: str, ids: list[str], spool_dir: Path, redis_url: str, deadletter_key: str,
+                audit_queue: str | None = None, unacked_key: str = "unacked", passes: int = 3,
+                pause_s: float = 5.0) -> set[str]:
+    """Which request ids have an audit event somewhere durable: the table, the spool, the dead
+    letters, or (with `audit_queue`) a message the broker still holds for the worker. Ids not found
+    are looked up again (`passes` times, `pause_s` apart): kombu's restore moves a message back
+    from unacked to the queue, the one upstream step, so a single look can still miss it. An event
+    that exists nowhere stays missing however often we look."""
+    wanted, found = set(ids), set()
+    if not wanted:
+        return found
+    for i in range(passes):
+        found |= _audited_once(dsn, wanted - found, spool_dir, redis_url, deadletter_key, audit_queue, unacked_key)
+        if found >= wanted:
+            break
+        if i + 1 < passes:
+            time.sleep(pause_s)
+    return found

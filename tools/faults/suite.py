@@ -132,18 +132,38 @@ def run(faults: list[str], work: Path, baseline_s: float, hold_s: float, settle_
         records = figures.read_records(steady_rec)
         out = []
         for ph in phases:
-            f = {"fault": ph["fault"], "recovery_s": ph["recovery_s"], "down_s": ph.get("down_s")}
+            f = {"fault": ph["fault"], "recovery_s": ph["recovery_s"], "down_s": ph.get("down_s"),
+                 "t_start": round(ph["start"], 2)}
             f.update(figures.load_figures(figures.in_window(records, ph["start"], ph["end"])))
             f.update(figures.probe_figures(figures.in_window(prober.chats, ph["start"], ph["end"]),
                                            figures.in_window(prober.job_posts, ph["start"], ph["end"]), states, audited))
             out.append(f)
+        lost = any(f["audit_events_lost"] for f in out)
         return {"faults": out, "overload": overload, "stack": stack,
+                "audit_log": audit_log_lines(app, work) if lost else [],
                 "job_results_lost": {"count": len(results_lost), "of_done": len(prober.job_done)}}
     except BaseException:
         prober.stop()
         stop(load)
         teardown(stack)
         raise
+
+
+def audit_log_lines(app: LiveApp, work: Path, keep: int = 60) -> list[str]:
+    """The audit trail's own log lines (Router replicas, Celery workers): read when an event was
+    counted lost, so the report says where it went missing."""
+    logs = sorted(work.glob("worker-*.log"))
+    run_dir = app.env.get("CHATGATE_RUN_DIR")
+    if run_dir:
+        logs += sorted(Path(run_dir).glob("ray/session_*/logs/serve/replica_*Router*.log"))
+    lines = []
+    for path in logs:
+        try:
+            lines += [f"{path.name}: {ln}" for ln in path.read_text(errors="replace").splitlines()
+                      if "audit" in ln.lower() or "spool" in ln.lower()]
+        except OSError:
+            continue
+    return lines[-keep:]
 
 
 def teardown(stack: Stack) -> None:
