@@ -143,3 +143,16 @@ def test_refusal_rows_exist_in_every_language_with_every_slot_filled(rows):
     refusals = [r for r in rows if r.family == "refusal"]
     assert {r.lang for r in refusals} == {"en", "de", "fr", "es"}
     assert all("{" not in r.text for r in refusals)
+
+
+def test_chatterbot_user_turns_hostile_to_the_bot_are_not_labelled_benign():
+    from tools.moderation.data.chatterbot import hostile_to_the_bot
+
+    for text in ("I hope that you die", "Robots should die", "Los robots deberían morir.", "you are disgusting",
+                 "Are you stupid", "Eres estúpido", "No sirves para nada", "Du bist dumm", "eres un mal padre",
+                 "you are a coward", "tú eres el peor"):
+        assert hostile_to_the_bot(text), text
+    for text in ("When will you die", "I do not want to die", "¿Eres inteligente?", "who wrote The Idiot",
+                 "What is AI?", "Hast du die Nachrichten gehört?",
+                 "Tengo un problema", "estoy deprimido"):
+        assert not hostile_to_the_bot(text), text
