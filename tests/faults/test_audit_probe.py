@@ -9,10 +9,10 @@ import uuid
 import pytest
 import redis
 
+from services.audit.store import AuditStore
 from services.audit.tasks import AUDIT_TASK
 from services.config import QueueSettings
 from services.queue.app import make_celery
-from services.audit.store import AuditStore
 from tests.queue.stack import pg_dsn  # noqa: F401 - fixture
 from tools.faults import probes
 from tools.faults.probes import _broker_request_ids
@@ -51,7 +51,6 @@ def test_event_written_by_the_worker_while_the_check_looks_is_found(client, pg_d
     reads: the check reads the broker before the table, so it sees the row."""
     queue, unacked = f"test.audit.{uuid.uuid4().hex}", f"test.unacked.{uuid.uuid4().hex}"
     rid = f"req-{uuid.uuid4().hex[:8]}"
-    app = make_celery(QueueSettings(broker_url=URL, result_backend=URL))
     store = AuditStore(pg_dsn)
     real = probes._broker_request_ids
 
@@ -72,4 +71,3 @@ def test_event_written_by_the_worker_while_the_check_looks_is_found(client, pg_d
     finally:
         client.delete(queue, unacked)
         store.close()
-        app.close()

@@ -42,13 +42,14 @@ def in_window(items: list[dict], start: float, end: float) -> list[dict]:
 
 def probe_figures(chats: list[dict], jobs: list[dict], job_state: dict[str, str], audited: set[str]) -> dict[str, Any]:
     blocked = [c for c in chats if c.get("blocked") and c.get("id")]
+    unaudited = [c for c in blocked if c["id"] not in audited]
     accepted = [j for j in jobs if j.get("id")]
     lost_jobs = [j["id"] for j in accepted if job_state.get(j["id"]) not in ("succeeded", "failed", "cancelled")]
     return {"abusive_probes": len(chats),
             "unchecked_text_delivered": sum(1 for c in chats if c.get("status") == 200 and not c.get("blocked")),
-            "audit_expected": len(blocked), "audit_events_lost": sum(1 for c in blocked if c["id"] not in audited),
+            "audit_expected": len(blocked), "audit_events_lost": len(unaudited),
             # which ones and when (time.time() of the probe): to line a loss up with the fault's down/up times
-            "audit_lost": [{"id": c["id"], "t": round(c["t"], 2)} for c in blocked if c["id"] not in audited],
+            "audit_lost": [{"id": c["id"], "t": round(c["t"], 2)} for c in unaudited],
             "jobs_accepted": len(accepted), "jobs_failed": sum(1 for j in accepted if job_state.get(j["id"]) == "failed"),
             "jobs_lost": len(lost_jobs), "jobs_lost_states": sorted({job_state.get(i, "?") for i in lost_jobs})}
 

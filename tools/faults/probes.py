@@ -161,10 +161,11 @@ def _broker_request_ids(client, queue: str, unacked_key: str, ids: set[str]) -> 
 def _audited_once(dsn: str, ids: set[str], spool_dir: Path, redis_url: str, deadletter_key: str,
                   audit_queue: str | None, unacked_key: str) -> set[str]:
     """One look, upstream first: the spool, the broker (queue, then unacked), the dead letters,
-    then the table. An event only ever moves downstream (spool -> broker -> worker -> table or dead
-    letters -> table), so one that moves while we look is seen in a later place, not missed. (Read
-    the other way round, an event the worker wrote between the table read and the broker read was
-    counted lost.)"""
+    then the table. An event moves downstream (spool -> broker -> worker -> table or dead letters
+    -> table), so one that moves while we look is seen in a later place, not missed. (Read the other
+    way round, an event the worker wrote between the table read and the broker read was counted
+    lost.) The one upstream step, kombu's restore from unacked to the queue, is why `audited_ids`
+    looks more than once."""
     import psycopg
     import redis
 
