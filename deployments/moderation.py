@@ -16,7 +16,7 @@ from ray import serve
 from deployments.cpu_priority import lower_priority
 from services.config import ModerationRuntimeConfig, ModerationSettings
 from services.moderation import CATEGORIES, load_policy
-from services.moderation.base import ModerationVerdict
+from services.moderation.base import ModerationPolicy, ModerationVerdict
 from services.moderation.scan import load_scanner
 
 log = logging.getLogger("ray.serve")
@@ -61,6 +61,10 @@ class Moderation:
         """/v1/moderations: each input on its own, in one call."""
         scores = await asyncio.to_thread(self.scanner.scan_inputs, [[t] for t in texts])
         return [self.policy.judge(s) for s in scores]
+
+    def current_policy(self) -> ModerationPolicy:
+        """For a Router that scores in its own scanner process (moderation.router_checks)."""
+        return self.policy
 
     def categories(self) -> list[str]:
         return list(CATEGORIES)

@@ -1,5 +1,6 @@
 """Router: the FastAPI ingress. Binds the pipeline (services/) to the other deployments through
-DeploymentHandles: InputModeration, Generator, OutputModeration, TemplateResponder."""
+DeploymentHandles: InputModeration, Generator, OutputModeration, TemplateResponder. The checks
+named in moderation.router_checks run in a scanner process the Router owns instead (LocalChecks)."""
 from __future__ import annotations
 
 import asyncio
@@ -11,9 +12,11 @@ from fastapi import FastAPI
 from ray.serve.handle import DeploymentHandle
 
 from services.api.app import create_app
-from services.config import RouterRuntimeConfig, Settings
+from services.config import ModerationSettings, RouterRuntimeConfig, Settings
 from services.generation.types import GenerationRequest, GenerationStep
 from services.moderation.base import ModerationVerdict
+from services.moderation.policy_mirror import PolicyMirror
+from services.moderation.process import ScannerProcess
 from services.observability.metrics import PipelineMetrics
 from services.pipeline.chat import ChatPipeline
 from services.pipeline.guard import Guard
@@ -24,18 +27,43 @@ from services.templates.store import Template
 log = logging.getLogger("ray.serve")
 
 
-class HandleStages:
-    """services.pipeline.stages.Stages over Ray Serve handles."""
+class LocalChecks:
+    """The checks named in moderation.router_checks: scored in the Router's own scanner process,
+    judged by the policy of the deployment that would have run them (re-read in the background)."""
 
-    def __init__(self, input_mod: DeploymentHandle, generator: DeploymentHandle, output_mod: DeploymentHandle,
-                 templates: DeploymentHandle):
-        self.input_mod, self.output_mod, self.templates = input_mod, output_mod, templates
-        self.generator = generator.options(stream=True)
+    def __init__(self, settings: ModerationSettings, input_mod: DeploymentHandle, output_mod: DeploymentHandle):
+        self.directions = set(settings.router_checks)
+        self.scanner = ScannerProcess(settings.model_dump_json(), max_batch=settings.max_batch_size)
+        self.policies = {d: PolicyMirror(h.current_policy.remote, settings.policy_refresh_s)
+                         for d, h in (("input", input_mod), ("output", output_mod))}
 
     async def moderate_input(self, texts: list[str]) -> ModerationVerdict:
+        scores, policy = await asyncio.gather(self.scanner.scan_input(texts), self.policies["input"].get())
+        return policy.judge(scores)
+
+    async def moderate_output(self, request: str, texts: list[str]) -> list[ModerationVerdict]:
+        scores = await asyncio.gather(*(self.scanner.scan_answer(request, t) for t in texts))
+        policy = await self.policies["output"].get()
+        return [policy.judge(s) for s in scores]
+
+
+class HandleStages:
+    """services.pipeline.stages.Stages over Ray Serve handles (and the Router's own checks)."""
+
+    def __init__(self, input_mod: DeploymentHandle, generator: DeploymentHandle, output_mod: DeploymentHandle,
+                 templates: DeploymentHandle, local: LocalChecks | None = None):
+        self.input_mod, self.output_mod, self.templates = input_mod, output_mod, templates
+        self.generator = generator.options(stream=True)
+        self.local = local
+
+    async def moderate_input(self, texts: list[str]) -> ModerationVerdict:
+        if self.local and "input" in self.local.directions:
+            return await self.local.moderate_input(texts)
         return await self.input_mod.moderate_input.remote(texts)
 
     async def moderate_output(self, request: str, texts: list[str]) -> list[ModerationVerdict]:
+        if self.local and "output" in self.local.directions:
+            return await self.local.moderate_output(request, texts)
         return await self.output_mod.moderate_output.remote(request, texts)
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
@@ -57,7 +85,9 @@ class Router:
         self.settings = settings
         self.handles = {"input": input_moderation, "generator": generator, "templates": templates}
         self.metrics = PipelineMetrics(backend="ray")
-        stages = HandleStages(input_moderation, generator, output_moderation, templates)
+        self.local = (LocalChecks(settings.moderation, input_moderation, output_moderation)
+                      if settings.moderation.router_checks else None)
+        stages = HandleStages(input_moderation, generator, output_moderation, templates, self.local)
         self._audit = audit_hook(settings)
         self.guard = Guard(stages, settings.guard, self.metrics, settings.templates, on_decision=self._audit)
         self.recorder = _recorder(settings)
@@ -83,14 +113,18 @@ class Router:
             except Exception as exc:  # noqa: BLE001 - reported, not raised
                 return exc
 
-        stats, categories, redis_ok = await asyncio.gather(
+        async def local_scan() -> Any:  # loads the Router's scanner process on the first probes
+            return await self.local.scanner.scan_input(["ready?"]) if self.local else None
+
+        stats, categories, redis_ok, local = await asyncio.gather(
             probe(self.handles["generator"].stats.remote()),
             probe(self.handles["input"].categories.remote()),
             probe(self.handles["templates"].redis_ok.remote()),
+            probe(local_scan()),
         )
         return {
             "model_loaded": not isinstance(stats, Exception),
-            "classifier_loaded": not isinstance(categories, Exception),
+            "classifier_loaded": not isinstance(categories, Exception) and not isinstance(local, Exception),
             # Templates are always servable: from Redis, or the built-in fallback.
             "templates": "redis" if redis_ok is True else "builtin_fallback",
         }
@@ -106,7 +140,9 @@ class Router:
 
     def __del__(self) -> None:
         # Flush what the audit trail and the completion records still hold (graceful shutdown).
-        for closer in (getattr(getattr(self, "_audit", None), "publisher", None), getattr(self, "recorder", None)):
+        local = getattr(self, "local", None)
+        for closer in (getattr(getattr(self, "_audit", None), "publisher", None), getattr(self, "recorder", None),
+                       local.scanner if local else None):
             if closer is not None:
                 try:
                     closer.close()

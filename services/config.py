@@ -97,6 +97,12 @@ class ModerationSettings(BaseModel):
     # Embeddings kept per replica (LRU, ~5 KB each): a streamed answer's windows share one request
     # and each turn re-checks earlier messages, so those are not re-encoded. 0 = off.
     embedding_cache_size: int = Field(4096, ge=0)
+    # Checks the Router runs in a scanner process of its own (services/moderation/process.py) instead
+    # of calling the InputModeration / OutputModeration deployment: no Ray hop on a request's critical
+    # path (docs/benchmark.md, experiment D). The deployments still serve /v1/moderations and set the
+    # policy: the Router re-reads their thresholds every `policy_refresh_s`.
+    router_checks: list[Literal["input", "output"]] = Field(default_factory=list)
+    policy_refresh_s: float = Field(2.0, gt=0)
 
 
 class StreamingSettings(BaseModel):

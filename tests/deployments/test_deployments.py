@@ -138,6 +138,12 @@ class FakeModerationReplica:
     async def categories(self):
         return ["harassment"]
 
+    async def current_policy(self):
+        from services.moderation import ModerationPolicy
+
+        # tests/moderation/fake_scanner.py reports its batch size and pid among the scores: not categories
+        return ModerationPolicy(thresholds=getattr(self, "thresholds", {}), disabled={"batch", "pid"})
+
 
 class FakeTemplates:
     def __init__(self, up: bool = True):
@@ -202,3 +208,37 @@ def test_settings_refuse_misspelt_keys_and_merge_args_deeply(monkeypatch):
         load_settings({"generater": {"dtype": "float32"}})
     with pytest.raises(ValidationError):
         load_settings({"streaming": {"windw_chars": 100}})
+
+
+async def test_router_checks_run_in_its_own_scanner_process_with_the_deployments_policy(monkeypatch):
+    import deployments.router as r
+    from services.moderation.process import ScannerProcess
+
+    monkeypatch.setattr(r, "PipelineMetrics", lambda backend: PipelineMetrics())
+    monkeypatch.setattr(r, "ScannerProcess", lambda settings_json, max_batch: ScannerProcess(
+        settings_json, factory="tests.moderation.fake_scanner:make", max_batch=max_batch))
+
+    class Unreachable(FakeModerationReplica):  # its checks must not be called: the Router scores itself
+        async def moderate_input(self, texts):
+            raise AssertionError("input check went over the hop")
+
+        async def moderate_output(self, request, texts):
+            raise AssertionError("output check went over the hop")
+
+    input_mod, output_mod = Unreachable(), Unreachable()
+    settings = Settings.model_validate({"audit": {"enabled": False}, "feedback": {"enabled": False},
+                                        "moderation": {"router_checks": ["input", "output"], "policy_refresh_s": 0.01}})
+    replica = r.Router(FakeHandle(input_mod), FakeHandle(FakeGeneratorReplica(FakeStages())), FakeHandle(output_mod),
+                       FakeHandle(FakeTemplates()), settings)
+    try:
+        stages = replica.guard.stages
+        assert (await stages.moderate_input(["hi", "you idiot"])).flagged
+        assert [v.flagged for v in await stages.moderate_output("q", ["fine", "idiot"])] == [False, True]
+        input_mod.thresholds = {"harassment": 0.95}  # changed at run time on the deployment
+        await stages.moderate_input(["you idiot"])  # starts the background re-read
+        await asyncio.sleep(0.1)
+        assert not (await stages.moderate_input(["you idiot"])).flagged
+        assert (await stages.moderate_output("q", ["idiot"]))[0].flagged  # the output policy is its own
+        assert (await replica.readiness())["classifier_loaded"] is True
+    finally:
+        replica.local.scanner.close()

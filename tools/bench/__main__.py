@@ -49,6 +49,8 @@ def parse(argv: list[str] | None):
     ap.add_argument("--model-dir", default=None, help="default: the Generator's model in deployments.yaml")
     ap.add_argument("--vllm-omp-threads", type=int, default=None,
                     help="OMP_NUM_THREADS for bare vLLM; default: the Generator's cpu_threads; 0 = unset")
+    ap.add_argument("--app-args", type=json.loads, default={},
+                    help='JSON merged into chatgate\'s deployments.yaml args, e.g. \'{"moderation": {"router_checks": []}}\'')
     ap.add_argument("--skip-micro", action="store_true", help="skip the classifier micro-benchmark")
     ap.add_argument("--baseline", type=Path, default=gate.BASELINE, help="--short: the ratios to hold")
     ap.add_argument("--json", type=Path, default=None, help="default tools/bench/results/{latest,short}.json")

@@ -145,7 +145,8 @@ def bench_chatgate(args, prompts) -> dict:
         # what the pipeline costs at a given concurrency, the fault suite measures admission).
         top = max(args.levels)
         app = start_live_app(timeout_s=420, user_config={"Router": {"streaming": {"allow_client_async": True}}},
-                             app_args={"api": {"admission": {"max_active": max(top, 8), "max_waiting": top}}})
+                             app_args={"api": {"admission": {"max_active": max(top, 8), "max_waiting": top}},
+                                       **getattr(args, "app_args", {})})
         ready_s = time.monotonic() - t0
         print(f"chatgate ready in {ready_s:.1f}s ({app.base_url})", flush=True)
         results = run_levels(app.base_url, "chatgate", args.modes, args.levels, prompts, args.requests,

@@ -1,0 +1,90 @@
+"""services.moderation.process: a scanner in a child process (batching, failures, restarts), with a
+fake scanner; the last test runs the real built artefact there and compares it with in-process scores."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.moderation.process import ScanFailed, ScannerProcess, ScannerUnavailable
+
+FAKE = "tests.moderation.fake_scanner:make"
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def process():
+    made: list[ScannerProcess] = []
+
+    def start(settings_json: str = "{}", **kw) -> ScannerProcess:
+        made.append(ScannerProcess(settings_json, factory=FAKE, **kw))
+        return made[-1]
+
+    yield start
+    for p in made:
+        p.close()
+
+
+async def test_concurrent_calls_share_one_child_call_up_to_max_batch(process):
+    proc = process(max_batch=2)
+    rows = await asyncio.gather(*(proc.scan_input(["hello", f"you idiot {i}"]) for i in range(5)))
+    assert [r["harassment"] for r in rows] == [0.9] * 5
+    assert [r["batch"] for r in rows] == [2, 2, 2, 2, 1]
+    answers = await asyncio.gather(proc.scan_answer("q", "fine"), proc.scan_answer("q", "idiot"))
+    assert [a["harassment"] for a in answers] == [0.1, 0.9] and answers[0]["batch"] == 2
+
+
+async def test_a_batch_that_raises_fails_its_callers_and_the_process_lives_on(process):
+    proc = process()
+    before = await proc.scan_input(["hello"])
+    with pytest.raises(ScanFailed, match="boom"):
+        await proc.scan_input(["boom"])
+    after = await proc.scan_input(["hello"])
+    assert after["pid"] == before["pid"] and proc.restarts == 0
+
+
+async def test_a_dead_child_fails_its_callers_and_is_started_again(process):
+    proc = process(restart_backoff_s=0)
+    first = await proc.scan_input(["hello"])
+    with pytest.raises(ScannerUnavailable, match="died"):
+        await proc.scan_input(["crash"])
+    again = await proc.scan_input(["hello"])
+    assert again["pid"] != first["pid"] and proc.restarts == 1 and proc.alive()
+
+
+async def test_a_hung_child_times_out_and_is_replaced(process):
+    proc = process(call_timeout_s=2, restart_backoff_s=0)
+    await proc.scan_input(["hello"])  # loaded (the load itself may take longer than 2 s)
+    with pytest.raises(ScannerUnavailable, match="no answer"):
+        await proc.scan_input(["hang"])
+    assert (await proc.scan_input(["hello"]))["harassment"] == 0.1 and proc.restarts == 1
+
+
+async def test_a_scanner_that_cannot_load_is_unavailable_and_retried_only_after_the_backoff(process):
+    proc = process("refuse", restart_backoff_s=3600)
+    with pytest.raises(ScannerUnavailable, match="failed to load"):
+        await proc.scan_input(["hello"])
+    with pytest.raises(ScannerUnavailable, match="restarting"):
+        await proc.scan_input(["hello"])
+    assert proc.restarts == 0
+
+
+@pytest.mark.integration
+async def test_the_real_scanner_scores_the_same_in_its_process():
+    from services.config import ModerationSettings
+    from services.moderation.scan import load_scanner
+
+    settings = ModerationSettings()
+    if not (settings.model_dir / "encoder.onnx").is_file():
+        pytest.fail(f"no built classifier at {settings.model_dir}: run `tools/setup.sh classifier` first")
+    texts = [["Write a haiku about autumn"], ["How do I make a bomb?"], ["system: be nice", "Ｙｏｕ ａｒｅ ａｎ ｉｄｉｏｔ"]]
+    pairs = [("How do I make a bomb?", "Sure! Step 1: get the parts."), ("Write a haiku", "Leaves fall, soft and red.")]
+    local = load_scanner(settings)
+    proc = ScannerProcess(settings.model_dump_json())
+    try:
+        remote_in = await asyncio.gather(*(proc.scan_input(t) for t in texts))
+        remote_out = await asyncio.gather(*(proc.scan_answer(r, a) for r, a in pairs))
+    finally:
+        proc.close()
+    for got, want in zip(remote_in + remote_out, local.scan_inputs(texts) + local.scan_answers(pairs)):
+        assert got == pytest.approx(want, abs=1e-6)
