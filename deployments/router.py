@@ -28,23 +28,33 @@ log = logging.getLogger("ray.serve")
 
 
 class LocalChecks:
-    """The checks named in moderation.router_checks: scored in the Router's own scanner process,
+    """The checks named in moderation.router_checks: scored in scanner processes the Router owns, one
+    per direction (as the deployments are two, so an input burst never queues the answer windows),
     judged by the policy of the deployment that would have run them (re-read in the background)."""
 
     def __init__(self, settings: ModerationSettings, input_mod: DeploymentHandle, output_mod: DeploymentHandle):
         self.directions = set(settings.router_checks)
-        self.scanner = ScannerProcess(settings.model_dump_json(), max_batch=settings.max_batch_size)
+        self.scanners = {d: ScannerProcess(settings.model_dump_json(), max_batch=settings.max_batch_size)
+                         for d in sorted(self.directions)}
         self.policies = {d: PolicyMirror(h.current_policy.remote, settings.policy_refresh_s)
                          for d, h in (("input", input_mod), ("output", output_mod))}
 
     async def moderate_input(self, texts: list[str]) -> ModerationVerdict:
-        scores, policy = await asyncio.gather(self.scanner.scan_input(texts), self.policies["input"].get())
+        scores, policy = await asyncio.gather(self.scanners["input"].scan_input(texts), self.policies["input"].get())
         return policy.judge(scores)
 
     async def moderate_output(self, request: str, texts: list[str]) -> list[ModerationVerdict]:
-        scores = await asyncio.gather(*(self.scanner.scan_answer(request, t) for t in texts))
+        scores = await asyncio.gather(*(self.scanners["output"].scan_answer(request, t) for t in texts))
         policy = await self.policies["output"].get()
         return [policy.judge(s) for s in scores]
+
+    async def probe(self) -> None:
+        """Readiness: every scanner process loaded and scoring (the first probes wait for the load)."""
+        await asyncio.gather(*(s.scan_input(["ready?"]) for s in self.scanners.values()))
+
+    def close(self) -> None:
+        for scanner in self.scanners.values():
+            scanner.close()
 
 
 class HandleStages:
@@ -113,8 +123,8 @@ class Router:
             except Exception as exc:  # noqa: BLE001 - reported, not raised
                 return exc
 
-        async def local_scan() -> Any:  # loads the Router's scanner process on the first probes
-            return await self.local.scanner.scan_input(["ready?"]) if self.local else None
+        async def local_scan() -> Any:
+            return await self.local.probe() if self.local else None
 
         stats, categories, redis_ok, local = await asyncio.gather(
             probe(self.handles["generator"].stats.remote()),
@@ -142,7 +152,7 @@ class Router:
         # Flush what the audit trail and the completion records still hold (graceful shutdown).
         local = getattr(self, "local", None)
         for closer in (getattr(getattr(self, "_audit", None), "publisher", None), getattr(self, "recorder", None),
-                       local.scanner if local else None):
+                       local):
             if closer is not None:
                 try:
                     closer.close()

@@ -233,12 +233,17 @@ async def test_router_checks_run_in_its_own_scanner_process_with_the_deployments
     try:
         stages = replica.guard.stages
         assert (await stages.moderate_input(["hi", "you idiot"])).flagged
-        assert [v.flagged for v in await stages.moderate_output("q", ["fine", "idiot"])] == [False, True]
+        outputs = await stages.moderate_output("q", ["fine", "idiot"])
+        assert [v.flagged for v in outputs] == [False, True]
+        inputs = await stages.moderate_input(["hi"])  # one process per direction: no queueing behind the other
+        assert inputs.category_scores["pid"] != outputs[0].category_scores["pid"]
         input_mod.thresholds = {"harassment": 0.95}  # changed at run time on the deployment
-        await stages.moderate_input(["you idiot"])  # starts the background re-read
-        await asyncio.sleep(0.1)
+        for _ in range(50):  # a check starts the background re-read; a later one sees the new policy
+            if not (await stages.moderate_input(["you idiot"])).flagged:
+                break
+            await asyncio.sleep(0.05)
         assert not (await stages.moderate_input(["you idiot"])).flagged
         assert (await stages.moderate_output("q", ["idiot"]))[0].flagged  # the output policy is its own
         assert (await replica.readiness())["classifier_loaded"] is True
     finally:
-        replica.local.scanner.close()
+        replica.local.close()
