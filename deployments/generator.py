@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,7 @@ class Generator:
         self.engine = engine or VLLMGenerator(settings)  # tests pass a fake engine
         self.requests_started = 0
         self.requests_aborted = 0  # streams that ended before the engine did (client gone, blocked)
+        self._aborted: OrderedDict[str, None] = OrderedDict()  # recent abort() ids, bounded
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
         # When the router cancels this stream (client gone, blocked), the cancellation reaches
@@ -23,12 +25,25 @@ class Generator:
         self.requests_started += 1
         ended = False
         try:
+            if request.request_id in self._aborted:  # the abort overtook the stream's start
+                return
             async for step in self.engine.stream(request):
+                if request.request_id in self._aborted:  # closing engine.stream() aborts vLLM
+                    return
                 yield step
             ended = True
         finally:
             if not ended:  # closed or cancelled before the engine finished: vLLM aborted it
                 self.requests_aborted += 1
+
+    async def abort(self, request_id: str) -> None:
+        """The Router's explicit abort beside cancelling the stream: a cancel sent while the stream
+        call is still on its way (an input block that came back in a few ms) can be lost in the
+        hop, and then the engine would generate for a request nobody reads."""
+        self._aborted[request_id] = None
+        while len(self._aborted) > 4096:
+            self._aborted.popitem(last=False)
+        await self.engine.abort(request_id)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -64,6 +64,8 @@ class HandleStages:
                  templates: DeploymentHandle, local: LocalChecks | None = None):
         self.input_mod, self.output_mod, self.templates = input_mod, output_mod, templates
         self.generator = generator.options(stream=True)
+        self._generator_calls = generator
+        self._aborts: set[asyncio.Task] = set()
         self.local = local
 
     async def moderate_input(self, texts: list[str]) -> ModerationVerdict:
@@ -78,12 +80,28 @@ class HandleStages:
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationStep]:
         response = self.generator.stream.remote(request)
+        ended = False
         try:
             async for step in response:
                 yield step
+            ended = True
         finally:
-            # Early exit (block, disconnect, error): cancel the replica-side stream -> vLLM abort.
-            response.cancel()
+            if not ended:
+                # Early exit (block, disconnect, error): cancel the replica-side stream -> vLLM abort,
+                # and say so explicitly too: a cancel that overtakes the stream's start is lost.
+                response.cancel()
+                self._abort(request.request_id)
+
+    def _abort(self, request_id: str) -> None:
+        async def call() -> None:
+            try:
+                await self._generator_calls.abort.remote(request_id)
+            except Exception as exc:  # noqa: BLE001 - the stream's cancel is still on its way
+                log.warning("explicit abort of %s failed: %r", request_id, exc)
+
+        task = asyncio.ensure_future(call())
+        self._aborts.add(task)
+        task.add_done_callback(self._aborts.discard)
 
     async def template(self, category: str, languages: list[str]) -> Template:
         return await self.templates.get.remote(category, languages)

@@ -121,6 +121,9 @@ class FakeGeneratorReplica:
     def stream(self, request):
         return self.stages.generate(request)
 
+    async def abort(self, request_id):
+        self.aborted = [*getattr(self, "aborted", []), request_id]
+
     async def stats(self):
         return {"requests_started": self.stages.generate_calls, "unfinished_requests": 0}
 

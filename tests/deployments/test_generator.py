@@ -78,3 +78,29 @@ def test_a_cancelled_stream_counts_as_aborted():
 
     asyncio.run(cancel_mid_stream())
     assert gen.stats()["requests_aborted"] == 1
+
+
+def test_an_abort_that_overtakes_the_stream_start_stops_it_before_and_during_generation():
+    gen = _generator(100)
+
+    async def abort_first():
+        await gen.abort("r1")  # arrives before the stream call: nothing is generated
+        return [s async for s in gen.stream(_request())]
+
+    gen.engine.abort = lambda request_id: asyncio.sleep(0)  # vLLM's abort of an id it does not know yet
+    assert asyncio.run(abort_first()) == []
+    assert gen.stats()["requests_aborted"] == 1 and gen.engine.unfinished == 0
+
+    gen2 = _generator(100)
+    gen2.engine.abort = lambda request_id: asyncio.sleep(0)
+
+    async def abort_midway():
+        got = []
+        async for step in gen2.stream(_request()):
+            got.append(step)
+            if len(got) == 2:
+                await gen2.abort("r1")  # the engine had not registered it when vLLM's abort ran
+        return got
+
+    assert len(asyncio.run(abort_midway())) == 2
+    assert gen2.stats()["requests_aborted"] == 1 and gen2.engine.unfinished == 0
