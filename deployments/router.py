@@ -33,9 +33,8 @@ class LocalChecks:
     judged by the policy of the deployment that would have run them (re-read in the background)."""
 
     def __init__(self, settings: ModerationSettings, input_mod: DeploymentHandle, output_mod: DeploymentHandle):
-        self.directions = set(settings.router_checks)
         self.scanners = {d: ScannerProcess(settings.model_dump_json(), max_batch=settings.max_batch_size)
-                         for d in sorted(self.directions)}
+                         for d in sorted(set(settings.router_checks))}
         self.policies = {d: PolicyMirror(h.current_policy.remote, settings.policy_refresh_s)
                          for d, h in (("input", input_mod), ("output", output_mod))}
 
@@ -69,12 +68,12 @@ class HandleStages:
         self.local = local
 
     async def moderate_input(self, texts: list[str]) -> ModerationVerdict:
-        if self.local and "input" in self.local.directions:
+        if self.local and "input" in self.local.scanners:
             return await self.local.moderate_input(texts)
         return await self.input_mod.moderate_input.remote(texts)
 
     async def moderate_output(self, request: str, texts: list[str]) -> list[ModerationVerdict]:
-        if self.local and "output" in self.local.directions:
+        if self.local and "output" in self.local.scanners:
             return await self.local.moderate_output(request, texts)
         return await self.output_mod.moderate_output.remote(request, texts)
 
