@@ -22,8 +22,8 @@ from services.config import load_settings
 def build_app(args: dict[str, Any] | None = None) -> Application:
     settings = load_settings(args)  # env + deployments.yaml args; a bad value fails the deploy here
     moderation = serve.deployment(Moderation)
-    input_mod = moderation.options(name="InputModeration").bind(settings.moderation)
-    output_mod = moderation.options(name="OutputModeration").bind(settings.moderation)
+    input_mod = moderation.options(name="InputModeration").bind(settings.moderation, "input")
+    output_mod = moderation.options(name="OutputModeration").bind(settings.moderation, "output")
     generator = serve.deployment(Generator, name="Generator", health_check_timeout_s=300).bind(settings.generator)
     templates = serve.deployment(TemplateResponder, name="TemplateResponder").bind(settings.templates)
     router = serve.deployment(serve.ingress()(Router), name="Router")

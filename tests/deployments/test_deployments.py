@@ -75,6 +75,23 @@ async def test_moderation_reconfigure_is_typed(moderation):
         replica.reconfigure({"fail_open": True})
 
 
+async def test_a_direction_the_router_checks_loads_its_scanner_on_first_use(monkeypatch):
+    import deployments.moderation as mod
+
+    loads: list[FakeScanner] = []
+    monkeypatch.setattr(mod, "load_scanner", lambda settings: loads.append(FakeScanner()) or loads[-1])
+    settings = Settings().moderation.model_copy(update={"cpu_niceness": 0, "router_checks": ["input", "output"]})
+    assert mod.Moderation(settings, "input") and len(loads) == 1  # serves /v1/moderations: loaded at start
+    output = mod.Moderation(settings, "output")
+    assert len(loads) == 1 and output.current_policy() is output.policy  # the policy needs no scanner
+    verdicts = await output.moderate_output("q", ["An idiot window."])
+    assert [v.flagged for v in verdicts] == [True] and len(loads) == 2
+    await output.moderate_output("q", ["fine"])
+    assert len(loads) == 2  # loaded once
+    mod.Moderation(settings.model_copy(update={"router_checks": ["input"]}), "output")
+    assert len(loads) == 3  # the hop serves this direction: loaded at start
+
+
 # -- Router over fake handles -------------------------------------------------------------------
 class _Call:
     def __init__(self, result):
