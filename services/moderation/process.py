@@ -8,7 +8,8 @@ token. Here the child does that work; a conversation crosses a pipe in microseco
 
 Calls that arrive while the child works go to it together as its next batch (no batching timer).
 A child that dies or hangs fails the calls in flight (the guard then fails them closed) and is
-started again, at most once per `restart_backoff_s`.
+started again, at most once per `restart_backoff_s`; one that died while idle is started again by
+the next call, which waits for the load.
 """
 from __future__ import annotations
 
@@ -170,6 +171,12 @@ class ScannerProcess:
                 fut.set_result(result)
 
     def _ready_child(self) -> _Child:
+        if self._child is not None and not self._child.alive():
+            # Died between calls (killed, out of memory): nothing was in flight, so start it again
+            # now and let this batch wait for the load instead of failing it.
+            log.warning("scanner process exited (code %s) while idle; it is started again", self._child.proc.exitcode)
+            self._child.kill()
+            self._child = None
         if self._child is None:
             if time.monotonic() - self._started_at < self.restart_backoff_s:
                 raise ScannerUnavailable("scanner process is restarting")

@@ -3,6 +3,8 @@ fake scanner; the last test runs the real built artefact there and compares it w
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 
 import pytest
 
@@ -50,6 +52,15 @@ async def test_a_dead_child_fails_its_callers_and_is_started_again(process):
         await proc.scan_input(["crash"])
     again = await proc.scan_input(["hello"])
     assert again["pid"] != first["pid"] and proc.restarts == 1 and proc.alive()
+
+
+async def test_a_child_killed_while_idle_is_started_again_by_the_next_call_which_succeeds(process):
+    proc = process(restart_backoff_s=0)
+    first = await proc.scan_input(["hello"])
+    os.kill(int(first["pid"]), signal.SIGKILL)
+    proc._child.proc.join(5)
+    again = await proc.scan_input(["you idiot"])  # waits for the new child's load instead of failing
+    assert again["harassment"] == 0.9 and again["pid"] != first["pid"] and proc.restarts == 1
 
 
 async def test_a_hung_child_times_out_and_is_replaced(process):
