@@ -5,8 +5,8 @@ overload at 5x capacity, then a schema-based fuzz run of the OpenAPI spec (docs/
     python -m tools.faults --short               # CI: input-moderation, redis, worker; overload 20 s; fuzz 5
     python -m tools.faults --faults generator,postgres --overload-s 0 --no-fuzz
 
-Faults: input-moderation, output-moderation, generator (Ray actor kill of the replica; Serve
-replaces it), redis, postgres, worker (killed, held down --hold-s seconds, started again). Per
+Faults: input-moderation, output-moderation, generator, router (Ray actor kill of the replica; Serve
+replaces it), router-checks (SIGKILL of the Router's scanner processes), redis, postgres, worker (killed, held down --hold-s seconds, started again). Per
 fault it prints requests sent / answered / rejected (429, 503) / unexpected 5xx, jobs lost, audit
 events lost, unchecked text delivered and the recovery time (from the component being back until
 /readyz and a chat answer work), with issue 13's targets as PASS / MISS. Exit 1 on any MISS.

@@ -123,6 +123,23 @@ def kill_replica(ray_address: str, deployment: str) -> list[int]:
     return children
 
 
+def kill_scanner_processes(deployment: str = "Router") -> list[int]:
+    """SIGKILL the scanner processes a replica owns (moderation.router_checks: multiprocessing
+    'spawn' children of the Router). Returns their pids."""
+    killed = []
+    for replica in replica_processes(deployment):
+        for child in replica.children(recursive=True):
+            try:
+                if "spawn_main" in " ".join(child.cmdline()):
+                    child.kill()
+                    killed.append(child.pid)
+            except psutil.NoSuchProcess:
+                continue
+    if not killed:
+        raise RuntimeError(f"no scanner process under {deployment}")
+    return killed
+
+
 def reap(pids: list[int], grace_s: float = 15.0) -> int:
     """Kill what is left of a killed replica's children after a grace period; returns how many."""
     deadline = time.monotonic() + grace_s

@@ -15,11 +15,13 @@ from typing import Callable
 
 from services.config import AdmissionSettings, AuditSettings, QueueSettings
 from tools.faults import figures, probes
-from tools.faults.components import CeleryWorker, PostgresServer, kill_replica, reap
+from tools.faults.components import CeleryWorker, PostgresServer, kill_replica, kill_scanner_processes, reap
 from tools.launch import ROOT, LiveApp, start_live_app
 
-REPLICAS = {"input-moderation": "InputModeration", "output-moderation": "OutputModeration", "generator": "Generator"}
-ALL = ["input-moderation", "output-moderation", "generator", "redis", "postgres", "worker"]
+REPLICAS = {"input-moderation": "InputModeration", "output-moderation": "OutputModeration", "generator": "Generator",
+            "router": "Router"}
+# router-checks: the Router's own scanner processes (moderation.router_checks) killed; the Router starts them again.
+ALL = ["input-moderation", "output-moderation", "router-checks", "generator", "router", "redis", "postgres", "worker"]
 SHORT = ["input-moderation", "redis", "worker"]
 STEADY_MIX = "benign:2,stream:2,moderation:1"
 OVERLOAD_MIX = "benign:1,stream:1"
@@ -76,6 +78,9 @@ def inject(stack: Stack, fault: str, hold_s: float) -> float:
         children = kill_replica(stack.app.env["RAY_ADDRESS"], REPLICAS[fault])
         threading.Thread(target=reap, args=(children,), daemon=True).start()  # e.g. vLLM's EngineCore
         return time.time()  # Serve's controller starts a new replica on its own
+    if fault == "router-checks":
+        print(f"[faults] router-checks: killed scanner processes {kill_scanner_processes()}", flush=True)
+        return time.time()  # the next check starts them again
     down, up = stack.restartable(fault)
     down()
     time.sleep(hold_s)
