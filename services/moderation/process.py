@@ -25,6 +25,7 @@ log = logging.getLogger("chatgate.moderation")
 
 DEFAULT_FACTORY = "services.moderation.process:scanner_from_settings"
 _METHODS = ("scan_inputs", "scan_answers")
+PROCESS_TITLE = "chatgate::ScannerProcess"
 
 
 class ScannerUnavailable(RuntimeError):
@@ -47,6 +48,12 @@ def _serve(conn, factory: str, settings_json: str) -> None:
     """Child main loop: load once, then answer (method, items) with (ok, value) until the pipe closes."""
     import importlib
 
+    try:
+        import setproctitle  # ships with Ray; names the child in ps/top and the bench's CPU table
+
+        setproctitle.setproctitle(PROCESS_TITLE)
+    except ImportError:
+        pass
     try:
         module, name = factory.split(":")
         scanner = getattr(importlib.import_module(module), name)(settings_json)

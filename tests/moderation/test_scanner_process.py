@@ -36,6 +36,15 @@ async def test_concurrent_calls_share_one_child_call_up_to_max_batch(process):
     assert [a["harassment"] for a in answers] == [0.1, 0.9] and answers[0]["batch"] == 2
 
 
+async def test_the_child_carries_a_title_that_ps_and_the_tools_find(process):
+    import psutil
+
+    from services.moderation.process import PROCESS_TITLE
+
+    pid = int((await process().scan_input(["hello"]))["pid"])
+    assert PROCESS_TITLE in " ".join(psutil.Process(pid).cmdline())
+
+
 async def test_a_batch_that_raises_fails_its_callers_and_the_process_lives_on(process):
     proc = process()
     before = await proc.scan_input(["hello"])

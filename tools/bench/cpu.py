@@ -22,6 +22,7 @@ _DAEMONS = (
     ("Ray runtime-env agent", "runtime_env/agent/main.py"),
     ("Ray log monitor", "log_monitor.py"),
     ("Ray monitor", "autoscaler/_private/monitor.py"),
+    ("Router scanner processes", "chatgate::ScannerProcess"),  # moderation.router_checks
     ("Serve controller", "ServeController"),
     ("Serve proxy", "ProxyActor"),
     ("HAProxy", "haproxy"),

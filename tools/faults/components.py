@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 
+from services.moderation.process import PROCESS_TITLE
 from tools.launch import ROOT, free_port
 
 
@@ -124,13 +125,13 @@ def kill_replica(ray_address: str, deployment: str) -> list[int]:
 
 
 def kill_scanner_processes(deployment: str = "Router") -> list[int]:
-    """SIGKILL the scanner processes a replica owns (moderation.router_checks: multiprocessing
-    'spawn' children of the Router). Returns their pids."""
+    """SIGKILL the scanner processes a replica owns (moderation.router_checks: children of the
+    Router titled PROCESS_TITLE). Returns their pids."""
     killed = []
     for replica in replica_processes(deployment):
         for child in replica.children(recursive=True):
             try:
-                if "spawn_main" in " ".join(child.cmdline()):
+                if PROCESS_TITLE in " ".join(child.cmdline()):
                     child.kill()
                     killed.append(child.pid)
             except psutil.NoSuchProcess:
