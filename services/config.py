@@ -123,6 +123,12 @@ class StreamingSettings(BaseModel):
     window_chars: int = Field(default=200, ge=16)
     overlap_chars: int = Field(default=50, ge=0)
     check_at_sentence_end: bool = True
+    # How the Generator sends a buffered stream's text to the Router: in `pieces` of just over a
+    # first window (one Ray hop per ~8 tokens instead of one per token; the client sees buffered
+    # text a window at a time anyway), or token by token (`tokens`), as async streams always are.
+    # The trade: with pieces, a first window that could end at an early sentence end (16-32
+    # characters) waits for the piece (first_window_chars + 1 characters).
+    buffered_relay: Literal["pieces", "tokens"] = "pieces"
     # An SSE comment every keepalive_s seconds. Besides keeping idle proxies open, it is how a gone
     # client is noticed while a buffered window is held back: a proxy in front (HAProxy, an ingress)
     # learns that the client left only when a write to it fails, and only then drops the Router's

@@ -45,9 +45,11 @@ class ChatPipeline:
 
     # -- shared start ------------------------------------------------------------------------
     def _engine_request(self, turn: ChatTurn, index: int, stream: bool) -> GenerationRequest:
-        # A non-streamed answer comes in pieces of about a first window, so its windows are
-        # checked while the rest is generated; a stream takes every delta.
-        chunk_chars = 0 if stream else self.streaming.first_window_chars
+        # A non-streamed answer (and a buffered stream, by default) comes in pieces of just over a
+        # first window: its windows are checked while the rest is generated, with one Ray hop per
+        # piece instead of per token. An async stream takes every delta.
+        pieces = not stream or (turn.mode == "buffered" and self.streaming.buffered_relay == "pieces")
+        chunk_chars = self.streaming.first_window_chars + 1 if pieces else 0
         return GenerationRequest(
             request_id=turn.completion_id if turn.n == 1 else f"{turn.completion_id}-{index}",
             messages=turn.engine_messages(), max_tokens=turn.max_tokens, temperature=turn.temperature,

@@ -64,12 +64,15 @@ class FakeStages:
         finished = False
         try:
             yield GenerationStep(prompt_tokens=self.prompt_tokens)
+            pending = ""  # like the engine: pieces of at least `chunk_chars` (0: every token)
             for i, word in enumerate(words):
                 await asyncio.sleep(self.delay)
                 self.tokens_generated += 1
                 last = i == len(words) - 1
-                yield GenerationStep(text=(word if i == 0 else " " + word), completion_tokens=i + 1,
-                                     finish_reason="stop" if last else None)
+                pending += word if i == 0 else " " + word
+                if last or len(pending) >= request.chunk_chars:
+                    yield GenerationStep(text=pending, completion_tokens=i + 1, finish_reason="stop" if last else None)
+                    pending = ""
             finished = True
         finally:
             if not finished:

@@ -139,6 +139,17 @@ async def test_stream_equals_non_streamed_answer(mode):
     assert done.choices[0].text == answer
 
 
+@pytest.mark.parametrize(("mode", "relay", "pieces"), [("buffered", "pieces", True), ("buffered", "tokens", False),
+                                                   ("async", "pieces", False)])
+async def test_buffered_streams_take_the_answer_in_pieces_async_streams_token_by_token(mode, relay, pieces):
+    answer = "Classification assigns labels to things. " * 8
+    stages = FakeStages(answer=answer)
+    pipeline, _ = make_pipeline(stages, streaming={"mode": mode, "buffered_relay": relay, "first_window_chars": 32})
+    events = await collect(pipeline, turn("hi", mode=mode))
+    assert text_of(events) == answer
+    assert stages.requests[0].chunk_chars == (33 if pieces else 0)  # just past a first window: its cut is known
+
+
 async def test_buffered_stream_releases_a_short_first_window_early():
     answer = "The first words are here, and then a long answer follows " + "with many more words " * 20
     pipeline, _ = make_pipeline(FakeStages(answer=answer), streaming={"first_window_chars": 32, "window_chars": 200})
