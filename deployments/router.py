@@ -17,6 +17,7 @@ from services.generation.types import GenerationRequest, GenerationStep
 from services.moderation.base import ModerationVerdict
 from services.moderation.policy_mirror import PolicyMirror
 from services.moderation.process import ScannerProcess
+from services.observability.loop_lag import LoopLagMonitor
 from services.observability.metrics import PipelineMetrics
 from services.pipeline.chat import ChatPipeline
 from services.pipeline.guard import Guard
@@ -163,7 +164,15 @@ class Router:
         """Ray Serve calls this after __init__: the routes live in services.api (and services.web)."""
         from services.web import create_web_routes
 
-        return create_app(self, extra_routers=[create_web_routes(self.settings, self.recorder)])
+        app = create_app(self, extra_routers=[create_web_routes(self.settings, self.recorder)])
+        lag = LoopLagMonitor(self.metrics)
+
+        @app.middleware("http")
+        async def _watch_the_loop(request, call_next):  # started from inside the replica's loop
+            lag.ensure_started()
+            return await call_next(request)
+
+        return app
 
     def __del__(self) -> None:
         # Flush what the audit trail and the completion records still hold (graceful shutdown).

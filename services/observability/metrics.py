@@ -17,6 +17,7 @@ Names (before Ray's prefix):
   chatgate_moderation_flags_total{direction,category}
   chatgate_template_fallback_total                      built-in template served (Redis down)
   chatgate_moderation_failures_total{direction}         a check that could not run
+  chatgate_event_loop_lag_seconds                       how late the Router's event loop woke (loop_lag.py)
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ _SPECS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "chatgate_moderation_failures_total": ("counter", "Moderation checks that could not run", ("direction",)),
     "chatgate_blocked_engine_seconds_total": ("counter", "Engine seconds spent on blocked requests", ("stage",)),
     "chatgate_admission_rejected_total": ("counter", "Requests rejected by admission control", ("reason",)),
+    "chatgate_event_loop_lag_seconds": ("histogram", "How much later than asked the event loop woke", ()),
 }
 
 
@@ -122,6 +124,9 @@ class PipelineMetrics:
 
     def blocked_engine_time(self, stage: str, seconds: float) -> None:
         self._b.inc("chatgate_blocked_engine_seconds_total", max(0.0, seconds), {"stage": stage})
+
+    def loop_lag(self, seconds: float) -> None:
+        self._b.observe("chatgate_event_loop_lag_seconds", seconds, {})
 
     def admission_rejected(self, reason: str) -> None:
         self._b.inc("chatgate_admission_rejected_total", 1, {"reason": reason})

@@ -26,3 +26,28 @@ def test_bare_vllm_gets_the_generator_settings_serve_run_would_resolve(monkeypat
     monkeypatch.setenv("CHATGATE_GENERATOR__MAX_MODEL_LEN", "4096")  # the file's args win over the environment
     gen = engine_settings()
     assert gen.cpu_spin_sleep_ms == 2 and gen.max_model_len == 2048
+
+
+def test_stage_means_read_the_loop_lag_with_a_p99_bound(monkeypatch) -> None:
+    import httpx
+
+    from tools.bench import systems
+
+    text = """\
+# TYPE ray_chatgate_event_loop_lag_seconds histogram
+ray_chatgate_event_loop_lag_seconds_bucket{le="0.001"} 90.0
+ray_chatgate_event_loop_lag_seconds_bucket{le="0.05"} 98.0
+ray_chatgate_event_loop_lag_seconds_bucket{le="0.1"} 100.0
+ray_chatgate_event_loop_lag_seconds_bucket{le="+Inf"} 100.0
+ray_chatgate_event_loop_lag_seconds_count 100.0
+ray_chatgate_event_loop_lag_seconds_sum 0.5
+# TYPE ray_chatgate_stage_latency_seconds histogram
+ray_chatgate_stage_latency_seconds_bucket{stage="input_moderation",le="0.05"} 4.0
+ray_chatgate_stage_latency_seconds_bucket{stage="input_moderation",le="+Inf"} 4.0
+ray_chatgate_stage_latency_seconds_count{stage="input_moderation"} 4.0
+ray_chatgate_stage_latency_seconds_sum{stage="input_moderation"} 0.1
+"""
+    monkeypatch.setattr(httpx, "get", lambda *a, **k: httpx.Response(200, text=text))
+    means = systems.scrape_stage_means("http://metrics")
+    assert means["router_loop_lag"] == {"mean_ms": 5.0, "count": 100, "p99_le_ms": 100.0}
+    assert means["input_moderation"]["mean_ms"] == 25.0 and means["input_moderation"]["p99_le_ms"] == 50.0

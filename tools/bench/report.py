@@ -82,7 +82,7 @@ def notes(report: dict) -> list[str]:
         extra.append(f"- chatgate Serve data path: {cg['serve_mode']}")
     if cg.get("stages"):
         extra.append("- chatgate stage means over the run (Ray metrics): " + ", ".join(
-            f"{k} {v['mean_ms']} ms (n={v['count']})" for k, v in sorted(cg["stages"].items())))
+            f"{k} {v['mean_ms']} ms (n={v['count']}, p99 <= {v.get('p99_le_ms')} ms)" for k, v in sorted(cg["stages"].items())))
     m = report.get("machine", {})
     if m.get("loadavg_start") and m.get("loadavg_end"):
         # Before the run nothing of ours is running: a load above 1 is other work sharing the CPUs.

@@ -118,17 +118,26 @@ def scrape_stage_means(metrics_url: str) -> dict:
         return {}
     sums: dict[str, float] = {}
     counts: dict[str, float] = {}
+    buckets: dict[str, dict[float, float]] = {}  # cumulative counts per upper bound
+    wanted = ("chatgate_stage_latency_seconds", "chatgate_time_to_first_token", "chatgate_event_loop_lag")
     for fam in text_string_to_metric_families(text):
-        if "chatgate_stage_latency_seconds" not in fam.name and "chatgate_time_to_first_token" not in fam.name:
+        if not any(w in fam.name for w in wanted):
             continue
         for s in fam.samples:
-            key = s.labels.get("stage") or f"ttft[{s.labels.get('mode')}]"
+            key = ("router_loop_lag" if "event_loop_lag" in fam.name
+                   else s.labels.get("stage") or f"ttft[{s.labels.get('mode')}]")
             if s.name.endswith("_sum"):
                 sums[key] = sums.get(key, 0) + s.value
             elif s.name.endswith("_count"):
                 counts[key] = counts.get(key, 0) + s.value
-    return {k: {"mean_ms": round(sums[k] / counts[k] * 1e3, 2), "count": int(counts[k])}
-            for k in sums if counts.get(k)}
+            elif s.name.endswith("_bucket"):
+                le = float(s.labels["le"])
+                buckets.setdefault(key, {})[le] = buckets.get(key, {}).get(le, 0) + s.value
+    out = {k: {"mean_ms": round(sums[k] / counts[k] * 1e3, 2), "count": int(counts[k])} for k in sums if counts.get(k)}
+    for k, v in out.items():  # p99 as the bucket bound it falls under (an upper bound)
+        bounds = sorted(buckets.get(k, {}).items())
+        v["p99_le_ms"] = next((round(le * 1e3, 1) for le, c in bounds if c >= 0.99 * v["count"]), None)
+    return out
 
 
 def bench_chatgate(args, prompts) -> dict:
