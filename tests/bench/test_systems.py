@@ -51,3 +51,12 @@ ray_chatgate_stage_latency_seconds_sum{stage="input_moderation"} 0.1
     means = systems.scrape_stage_means("http://metrics")
     assert means["router_loop_lag"] == {"mean_ms": 5.0, "count": 100, "p99_le_ms": 100.0}
     assert means["input_moderation"]["mean_ms"] == 25.0 and means["input_moderation"]["p99_le_ms"] == 50.0
+
+
+def test_burst_gaps_names_the_first_tokens_inside_a_gap() -> None:
+    from tools.bench.burst_gaps import report
+
+    # two streams decode from 0.1 s; a third's prefill stalls them until 0.9 s, where its first token lands
+    streams = [[0.1, 0.15, 0.9, 0.95], [0.1, 0.16, 0.9], [0.9, 0.95]]
+    text = report(streams, "b", top=1)
+    assert "first tokens 100-900 ms" in text and "gap   750 ms from   150 to   900 ms: 1 streams' first tokens" in text

@@ -1,0 +1,74 @@
+"""Where a burst's long inter-token gaps fall: N async streams started at once against chatgate.
+
+    flock /tmp/chatgate-live.lock python -m tools.bench.burst_gaps [--n 32] [--bursts 2]
+
+Prints, per burst, when the streams' first tokens arrived and the longest gaps between content
+events, each with how many streams got their first token by its end. A gap that ends with a crowd
+of first tokens is a prefill step of later arrivals stalling the streams already decoding
+(docs/benchmark.md, experiment E): the async inter-token p99 at c=32 in `tools.bench`.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+import httpx
+
+from tools.launch import ROOT, start_live_app
+
+PROMPTS = [line.strip() for line in (ROOT / "loadtest" / "prompts_benign.txt").read_text().splitlines() if line.strip()]
+
+
+async def _stream(client: httpx.AsyncClient, url: str, model: str, i: int, t0: float) -> list[float]:
+    body = {"model": model, "messages": [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}], "max_tokens": 32,
+            "temperature": 0, "seed": 1234, "stream": True, "moderation_mode": "async"}
+    times: list[float] = []
+    async with client.stream("POST", url, json=body) as r:
+        async for line in r.aiter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                choices = json.loads(line[6:]).get("choices") or []
+                if choices and choices[0].get("delta", {}).get("content"):
+                    times.append(time.perf_counter() - t0)
+    return times
+
+
+async def burst(base_url: str, model: str, n: int) -> list[list[float]]:
+    async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=n + 4)) as client:
+        t0 = time.perf_counter()
+        return await asyncio.gather(*(_stream(client, f"{base_url}/v1/chat/completions", model, i, t0) for i in range(n)))
+
+
+def report(streams: list[list[float]], label: str, top: int = 5) -> str:
+    firsts = sorted(t[0] for t in streams if t)
+    gaps = sorted(((b - a, a, b) for t in streams for a, b in zip(t, t[1:])), reverse=True)
+    p99 = gaps[max(0, len(gaps) // 100 - 1)][0] if gaps else float("nan")
+    lines = [f"{label}: first tokens {firsts[0] * 1e3:.0f}-{firsts[-1] * 1e3:.0f} ms (p50 {firsts[len(firsts) // 2] * 1e3:.0f}); "
+             f"{len(gaps)} gaps, p99 {p99 * 1e3:.0f} ms"]
+    for g, a, b in gaps[:top]:
+        ending = sum(1 for f in firsts if a < f <= b + 0.02)  # the step that ends the gap delivers them
+        lines.append(f"  gap {g * 1e3:5.0f} ms from {a * 1e3:5.0f} to {b * 1e3:5.0f} ms: "
+                     f"{ending} streams' first tokens arrive by its end (+20 ms)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=32, help="streams started at once")
+    ap.add_argument("--bursts", type=int, default=2)
+    args = ap.parse_args(argv)
+    app = start_live_app(timeout_s=420, user_config={"Router": {"streaming": {"allow_client_async": True}}},
+                         app_args={"api": {"admission": {"max_active": args.n, "max_waiting": args.n}}})
+    try:
+        model = httpx.get(f"{app.base_url}/v1/models").json()["data"][0]["id"]
+        asyncio.run(burst(app.base_url, model, 8))  # warm-up
+        for k in range(args.bursts):
+            print(report(asyncio.run(burst(app.base_url, model, args.n)), f"burst {k + 1} of {args.n}"), flush=True)
+    finally:
+        app.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
