@@ -1,6 +1,6 @@
 """Where a burst's long inter-token gaps fall: N async streams started at once against chatgate.
 
-    flock /tmp/chatgate-live.lock python -m tools.bench.burst_gaps [--n 32] [--bursts 2]
+    flock /tmp/chatgate-live.lock python -m tools.bench.burst_gaps [--n 32] [--bursts 2] [--app-args JSON]
 
 Prints, per burst, when the streams' first tokens arrived and the longest gaps between content
 events, each with how many streams got their first token by its end. A gap that ends with a crowd
@@ -57,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=32, help="streams started at once")
     ap.add_argument("--bursts", type=int, default=2)
+    ap.add_argument("--app-args", type=json.loads, default={}, help="JSON merged into the app's settings, e.g. "
+                    "'{\"generator\": {\"engine_kwargs\": {\"max_num_batched_tokens\": 256}}}'")
     args = ap.parse_args(argv)
     app = start_live_app(timeout_s=420, user_config={"Router": {"streaming": {"allow_client_async": True}}},
-                         app_args={"api": {"admission": {"max_active": args.n, "max_waiting": args.n}}})
+                         app_args={"api": {"admission": {"max_active": args.n, "max_waiting": args.n}}, **args.app_args})
     try:
         model = httpx.get(f"{app.base_url}/v1/models").json()["data"][0]["id"]
         asyncio.run(burst(app.base_url, model, 8))  # warm-up
