@@ -16,28 +16,28 @@ import time
 
 import httpx
 
+from loadtest.common import MODEL
 from tools.launch import ROOT, start_live_app
+from tools.sse import aevents, delta_text
 
 PROMPTS = [line.strip() for line in (ROOT / "loadtest" / "prompts_benign.txt").read_text().splitlines() if line.strip()]
 
 
-async def _stream(client: httpx.AsyncClient, url: str, model: str, i: int, t0: float) -> list[float]:
-    body = {"model": model, "messages": [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}], "max_tokens": 32,
+async def _stream(client: httpx.AsyncClient, url: str, i: int, t0: float) -> list[float]:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}], "max_tokens": 32,
             "temperature": 0, "seed": 1234, "stream": True, "moderation_mode": "async"}
     times: list[float] = []
     async with client.stream("POST", url, json=body) as r:
-        async for line in r.aiter_lines():
-            if line.startswith("data: ") and line != "data: [DONE]":
-                choices = json.loads(line[6:]).get("choices") or []
-                if choices and choices[0].get("delta", {}).get("content"):
-                    times.append(time.perf_counter() - t0)
+        async for chunk in aevents(r.aiter_lines()):
+            if delta_text(chunk):
+                times.append(time.perf_counter() - t0)
     return times
 
 
-async def burst(base_url: str, model: str, n: int) -> list[list[float]]:
+async def burst(base_url: str, n: int) -> list[list[float]]:
     async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=n + 4)) as client:
         t0 = time.perf_counter()
-        return await asyncio.gather(*(_stream(client, f"{base_url}/v1/chat/completions", model, i, t0) for i in range(n)))
+        return await asyncio.gather(*(_stream(client, f"{base_url}/v1/chat/completions", i, t0) for i in range(n)))
 
 
 def report(streams: list[list[float]], label: str, top: int = 5) -> str:
@@ -63,10 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     app = start_live_app(timeout_s=420, user_config={"Router": {"streaming": {"allow_client_async": True}}},
                          app_args={"api": {"admission": {"max_active": args.n, "max_waiting": args.n}}, **args.app_args})
     try:
-        model = httpx.get(f"{app.base_url}/v1/models").json()["data"][0]["id"]
-        asyncio.run(burst(app.base_url, model, 8))  # warm-up
+        asyncio.run(burst(app.base_url, 8))  # warm-up
         for k in range(args.bursts):
-            print(report(asyncio.run(burst(app.base_url, model, args.n)), f"burst {k + 1} of {args.n}"), flush=True)
+            print(report(asyncio.run(burst(app.base_url, args.n)), f"burst {k + 1} of {args.n}"), flush=True)
     finally:
         app.stop()
     return 0

@@ -131,8 +131,9 @@ def scrape_stage_means(metrics_url: str) -> dict:
             elif s.name.endswith("_count"):
                 counts[key] = counts.get(key, 0) + s.value
             elif s.name.endswith("_bucket"):
+                bound = buckets.setdefault(key, {})
                 le = float(s.labels["le"])
-                buckets.setdefault(key, {})[le] = buckets.get(key, {}).get(le, 0) + s.value
+                bound[le] = bound.get(le, 0) + s.value
     out = {k: {"mean_ms": round(sums[k] / counts[k] * 1e3, 2), "count": int(counts[k])} for k in sums if counts.get(k)}
     for k, v in out.items():  # p99 as the bucket bound it falls under (an upper bound)
         bounds = sorted(buckets.get(k, {}).items())

@@ -6,10 +6,11 @@ overload at 5x capacity, then a schema-based fuzz run of the OpenAPI spec (docs/
     python -m tools.faults --faults generator,postgres --overload-s 0 --no-fuzz
 
 Faults: input-moderation, output-moderation, generator, router (Ray actor kill of the replica; Serve
-replaces it), router-checks (SIGKILL of the Router's scanner processes), redis, postgres, worker (killed, held down --hold-s seconds, started again). Per
-fault it prints requests sent / answered / rejected (429, 503) / unexpected 5xx, jobs lost, audit
-events lost, unchecked text delivered and the recovery time (from the component being back until
-/readyz and a chat answer work), with issue 13's targets as PASS / MISS. Exit 1 on any MISS.
+replaces it), router-checks (SIGKILL of the Router's scanner processes), redis, postgres, worker
+(killed, held down --hold-s seconds, started again). Per fault it prints requests sent / answered /
+rejected (429, 503) / unexpected 5xx, jobs lost, audit events lost, unchecked text delivered and the
+recovery time (from the component being back until /readyz and a chat answer work), with issue 13's
+targets as PASS / MISS. Exit 1 on any MISS.
 Run it under `flock /tmp/chatgate-live.lock` like every command that starts the live system.
 """
 from __future__ import annotations
