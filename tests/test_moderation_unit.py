@@ -187,3 +187,16 @@ def test_completed_build_is_only_repointed(tmp_path, monkeypatch, capsys):
     # a corrupted artifact is not "complete"
     (folder / "model.onnx").write_bytes(b"corrupt")
     assert not build.complete(folder)
+
+
+def test_template_category_puts_self_harm_first():
+    from services.moderation.base import ModerationPolicy
+
+    policy = ModerationPolicy()
+    threat = policy.judge({"harassment/threatening": 0.99, "violence": 0.9, "self-harm": 0.1})
+    assert threat.template_category() == "harassment/threatening" == threat.top_category()
+    # "I'll end it tonight and take them with me": the support text, not the threat refusal
+    both = policy.judge({"violence": 0.98, "self-harm/intent": 0.7, "self-harm": 0.6})
+    assert both.top_category() == "violence"
+    assert both.template_category() == "self-harm/intent"
+    assert policy.judge({"violence": 0.1}).template_category() is None

@@ -32,8 +32,14 @@ class ModerationVerdict(BaseModel):
         return [c for c, hit in self.categories.items() if hit]
 
     def top_category(self) -> str | None:
-        """The flagged category with the highest score (picks the template)."""
+        """The flagged category with the highest score."""
         hits = self.flagged_categories
+        return max(hits, key=lambda c: self.category_scores.get(c, 0.0)) if hits else None
+
+    def template_category(self) -> str | None:
+        """The category whose template the user sees: self-harm first whatever else scored higher
+        (a person at risk gets the text that offers support, not a refusal), else the top one."""
+        hits = [c for c in self.flagged_categories if c.split("/")[0] == "self-harm"] or self.flagged_categories
         return max(hits, key=lambda c: self.category_scores.get(c, 0.0)) if hits else None
 
 

@@ -121,7 +121,7 @@ class Guard:
     async def _block(self, direction: Direction, verdict: ModerationVerdict, ctx: CheckContext, text: str,
                      window: Window | None) -> Block:
         languages = with_detected_language(ctx.languages, ctx.request_text, self.detect_language_min_confidence)
-        template = await self.template(verdict.top_category() or "default", languages)
+        template = await self.template(verdict.template_category() or "default", languages)
         self._record(Decision(direction, ctx.completion_id, verdict, text, template))
         return Block(direction, verdict, template, window)
 

@@ -60,10 +60,12 @@ def languages_of(languages: str | list[str]) -> list[str]:
 
 
 def _lookup_order(category: str, languages: str | list[str], default_language: str) -> list[tuple[str, str]]:
+    """Per language: the sub-category's own text if there is one ('harassment/threatening': a
+    threat is not an insult), its top-level category's, then the language's default."""
     cat = base_category(category)
     order = []
     for lang in languages_of(languages) + [default_language]:
-        order += [(lang, cat), (lang, DEFAULT_CATEGORY)]
+        order += [(lang, category), (lang, cat), (lang, DEFAULT_CATEGORY)]
     return list(dict.fromkeys(order))
 
 

@@ -28,7 +28,20 @@ async def test_seed_then_lookup_with_fallbacks(redis_server):
     assert (t.category, t.language) == ("default", "de")
     t = await store.get("hate", "xx")  # unknown language -> English
     assert (t.category, t.language) == ("hate", "en")
+    t = await store.get("harassment/threatening", "fr")  # a sub-category's own text comes first
+    assert (t.category, t.language) == ("harassment/threatening", "fr")
+    t = await store.get("harassment/threatening", "de-AT")
+    assert (t.category, t.language) == ("harassment/threatening", "de")
     await store.close()
+
+
+def test_builtin_lookup_prefers_the_sub_category():
+    from services.templates.store import builtin_template, load_builtin
+
+    builtin = load_builtin(TemplateSettings().builtin_file)
+    assert builtin_template(builtin, "harassment/threatening", "en", "en").category == "harassment/threatening"
+    assert builtin_template(builtin, "harassment/insult", "en", "en").category == "harassment"
+    assert builtin_template(builtin, "hate/threatening", "es", "en").category == "default"
 
 
 async def test_edits_are_seen_after_the_cache_ttl_and_seed_keeps_them(redis_server):
