@@ -52,7 +52,15 @@ class Generator:
             "requests_started": self.requests_started,
             "requests_aborted": self.requests_aborted,
             "unfinished_requests": self.engine.num_unfinished_requests(),
+            **self._arrival_stats(),
         }
+
+    def _arrival_stats(self) -> dict[str, Any]:
+        arrivals = getattr(self.engine, "arrivals", None)  # fake engines in tests have none
+        if arrivals is None or not arrivals.enabled:
+            return {}
+        return {"arrival_batches": arrivals.batches, "arrival_held": arrivals.held,
+                "arrival_held_seconds": round(arrivals.held_seconds, 3)}
 
     async def check_health(self) -> None:
         """Ray Serve calls this periodically; a dead engine fails it and the replica restarts."""

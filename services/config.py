@@ -58,6 +58,13 @@ class GeneratorSettings(BaseModel):
     # Tokens per streamed engine output (vLLM --stream-interval); >1 trades smoothness for less
     # per-token overhead on the Generator -> Router -> proxy path.
     stream_interval: int = 1
+    # Arrival batching (services/generation/arrivals.py): a request that arrives within
+    # `arrival_batch_quiet_ms` of the previous one while the engine has work waits until arrivals
+    # are quiet that long (at most `arrival_batch_max_ms`), then enters with the others, so a burst
+    # costs the streams already decoding one prefill pause, not several (docs/benchmark.md,
+    # experiment F). A request that arrives alone enters at once. 0: every request at once.
+    arrival_batch_quiet_ms: float = Field(default=40.0, ge=0, le=1000)
+    arrival_batch_max_ms: float = Field(default=300.0, ge=0, le=5000)
     gpu_memory_utilization: float = 0.85
     # Extra AsyncEngineArgs fields, passed through unchanged.
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)

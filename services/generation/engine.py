@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 
 from services.config import GeneratorSettings
+from services.generation.arrivals import ArrivalBatcher
 from services.generation.types import GenerationRequest, GenerationStep
 from services.generation.vllm_plugin import ENV
 
@@ -83,6 +84,7 @@ class VLLMGenerator:
         t0 = time.monotonic()
         self.engine = AsyncLLM.from_engine_args(args)
         self.tokenizer = self.engine.get_tokenizer()
+        self.arrivals = ArrivalBatcher(settings.arrival_batch_quiet_ms / 1000, settings.arrival_batch_max_ms / 1000)
         log.info("vLLM engine for %s ready in %.1fs", settings.model, time.monotonic() - t0)
 
     def _device_kwargs(self) -> dict:
@@ -128,6 +130,7 @@ class VLLMGenerator:
             return
         yield GenerationStep(prompt_tokens=len(prompt_ids))
         params = self._sampling_params(request, RequestOutputKind.DELTA)
+        await self.arrivals.admit(engine_busy=self.num_unfinished_requests() > 0)
         produced, pending = 0, ""
         async for out in self.engine.generate({"prompt_token_ids": prompt_ids}, params, request.request_id):
             completion = out.outputs[0]
