@@ -128,9 +128,11 @@ class VLLMGenerator:
                 prompt_tokens=len(prompt_ids),
             )
             return
+        # Before the first step: a request aborted while it waited (an input block) is dropped by
+        # the caller at that step, before vLLM sees it.
+        await self.arrivals.admit(engine_busy=self.num_unfinished_requests() > 0)
         yield GenerationStep(prompt_tokens=len(prompt_ids))
         params = self._sampling_params(request, RequestOutputKind.DELTA)
-        await self.arrivals.admit(engine_busy=self.num_unfinished_requests() > 0)
         produced, pending = 0, ""
         async for out in self.engine.generate({"prompt_token_ids": prompt_ids}, params, request.request_id):
             completion = out.outputs[0]
