@@ -5,7 +5,9 @@
 Prints, per burst, when the streams' first tokens arrived and the longest gaps between content
 events, each with how many streams got their first token by its end. A gap that ends with a crowd
 of first tokens is a prefill step of later arrivals stalling the streams already decoding
-(docs/benchmark.md, experiment E): the async inter-token p99 at c=32 in `tools.bench`.
+(docs/benchmark.md, experiment E): the async inter-token p99 at c=32 in `tools.bench`. After each
+burst, the burst's own mean input-check time and first-token time from the Ray metrics: with
+`--n 8`, where the c=8 async TTFT goes (experiment F).
 """
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ import time
 import httpx
 
 from loadtest.common import MODEL
+from tools.bench.systems import scrape_stage_means
 from tools.launch import ROOT, start_live_app
 from tools.sse import aevents, delta_text
 
+METRICS_LAG_S = 12  # Ray exports application metrics every few seconds: wait before reading a burst's
 PROMPTS = [line.strip() for line in (ROOT / "loadtest" / "prompts_benign.txt").read_text().splitlines() if line.strip()]
 
 
@@ -53,6 +57,17 @@ def report(streams: list[list[float]], label: str, top: int = 5) -> str:
     return "\n".join(lines)
 
 
+def stage_report(before: dict, after: dict, stages: tuple[str, ...] = ("input_moderation", "ttft[async]")) -> str:
+    """The burst's own mean per stage, from two scrapes of the cumulative Ray metrics."""
+    parts = []
+    for stage in stages:
+        b, a = before.get(stage, {"mean_ms": 0.0, "count": 0}), after.get(stage)
+        n = (a or {}).get("count", 0) - b["count"]
+        if a and n > 0:
+            parts.append(f"{stage} mean {(a['mean_ms'] * a['count'] - b['mean_ms'] * b['count']) / n:.0f} ms (n={n})")
+    return "  this burst's stages (Ray metrics): " + (", ".join(parts) or "no samples yet")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=32, help="streams started at once")
@@ -64,8 +79,12 @@ def main(argv: list[str] | None = None) -> int:
                          app_args={"api": {"admission": {"max_active": args.n, "max_waiting": args.n}}, **args.app_args})
     try:
         asyncio.run(burst(app.base_url, 8))  # warm-up
+        time.sleep(METRICS_LAG_S)
         for k in range(args.bursts):
+            before = scrape_stage_means(app.metrics_url)
             print(report(asyncio.run(burst(app.base_url, args.n)), f"burst {k + 1} of {args.n}"), flush=True)
+            time.sleep(METRICS_LAG_S)
+            print(stage_report(before, scrape_stage_means(app.metrics_url)), flush=True)
     finally:
         app.stop()
     return 0
