@@ -24,6 +24,7 @@ class ArrivalBatcher:
     def __init__(self, quiet_s: float, max_s: float, clock: Callable[[], float] = time.monotonic):
         self.quiet_s, self.max_s, self._clock = quiet_s, max_s, clock
         self._gate: asyncio.Event | None = None  # the batch now waiting, if any
+        self._releaser: asyncio.Task | None = None
         self._opened = 0.0
         self._last = -1e9  # the previous arrival, batched or not
         self.held = 0  # requests that waited
@@ -45,7 +46,8 @@ class ArrivalBatcher:
                 return 0.0  # alone: nobody to gather
             self._gate, self._opened = asyncio.Event(), now
             self.batches += 1
-            asyncio.get_running_loop().create_task(self._release(self._gate))
+            # kept in an attribute: the event loop holds tasks only weakly
+            self._releaser = asyncio.get_running_loop().create_task(self._release(self._gate))
         await self._gate.wait()
         waited = self._clock() - now
         self.held += 1
