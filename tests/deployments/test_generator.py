@@ -104,3 +104,19 @@ def test_an_abort_that_overtakes_the_stream_start_stops_it_before_and_during_gen
 
     assert len(asyncio.run(abort_midway())) == 2
     assert gen2.stats()["requests_aborted"] == 1 and gen2.engine.unfinished == 0
+
+
+def test_stats_report_arrival_batching_when_the_engine_has_it():
+    from services.generation.arrivals import ArrivalBatcher
+
+    gen = _generator(1)
+    assert "arrival_held" not in gen.stats()  # an engine without it (or with it off) reports nothing
+    gen.engine.arrivals = ArrivalBatcher(quiet_s=0.03, max_s=0.3)
+
+    async def burst():
+        await gen.engine.arrivals.admit(engine_busy=True)  # alone: enters at once
+        await asyncio.gather(*(gen.engine.arrivals.admit(engine_busy=True) for _ in range(3)))
+
+    asyncio.run(burst())
+    stats = gen.stats()
+    assert stats["arrival_batches"] == 1 and stats["arrival_held"] == 3 and stats["arrival_held_seconds"] > 0
