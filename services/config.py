@@ -63,7 +63,9 @@ class GeneratorSettings(BaseModel):
     # are quiet that long (at most `arrival_batch_max_ms`), then enters with the others, so a burst
     # costs the streams already decoding one prefill pause, not several (docs/benchmark.md,
     # experiment F). A request that arrives alone enters at once. 0: every request at once.
-    arrival_batch_quiet_ms: float = Field(default=40.0, ge=0, le=1000)
+    # None: 40 ms on a CPU, off on a GPU (its prefill steps are short, and at a GPU's arrival
+    # rates a quiet gap may never come, so every request would wait the maximum).
+    arrival_batch_quiet_ms: float | None = Field(default=None, ge=0, le=1000)
     arrival_batch_max_ms: float = Field(default=300.0, ge=0, le=5000)
     gpu_memory_utilization: float = 0.85
     # Extra AsyncEngineArgs fields, passed through unchanged.

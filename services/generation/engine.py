@@ -59,6 +59,16 @@ def resolve_dtype(dtype: str) -> str:
     return "bfloat16" if _cpu_flags() & {"avx512_bf16", "amx_bf16"} else "float32"
 
 
+CPU_ARRIVAL_QUIET_MS = 40.0  # docs/benchmark.md, experiment F
+
+
+def resolve_arrival_quiet_ms(quiet_ms: float | None) -> float:
+    """The setting, or when unset: 40 ms on a CPU, 0 (off) on a GPU."""
+    if quiet_ms is not None:
+        return quiet_ms
+    return 0.0 if _has_cuda() else CPU_ARRIVAL_QUIET_MS
+
+
 class VLLMGenerator:
     """Owns one AsyncLLM engine (which runs its EngineCore in a child process)."""
 
@@ -84,7 +94,10 @@ class VLLMGenerator:
         t0 = time.monotonic()
         self.engine = AsyncLLM.from_engine_args(args)
         self.tokenizer = self.engine.get_tokenizer()
-        self.arrivals = ArrivalBatcher(settings.arrival_batch_quiet_ms / 1000, settings.arrival_batch_max_ms / 1000)
+        quiet_ms = resolve_arrival_quiet_ms(settings.arrival_batch_quiet_ms)
+        self.arrivals = ArrivalBatcher(quiet_ms / 1000, settings.arrival_batch_max_ms / 1000)
+        log.info("arrival batching: %s", f"quiet {quiet_ms:g} ms, at most {settings.arrival_batch_max_ms:g} ms"
+                 if self.arrivals.enabled else "off")
         log.info("vLLM engine for %s ready in %.1fs", settings.model, time.monotonic() - t0)
 
     def _device_kwargs(self) -> dict:
