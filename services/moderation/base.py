@@ -31,16 +31,18 @@ class ModerationVerdict(BaseModel):
     def flagged_categories(self) -> list[str]:
         return [c for c, hit in self.categories.items() if hit]
 
+    def _highest(self, categories: list[str]) -> str | None:
+        return max(categories, key=lambda c: self.category_scores.get(c, 0.0)) if categories else None
+
     def top_category(self) -> str | None:
         """The flagged category with the highest score."""
-        hits = self.flagged_categories
-        return max(hits, key=lambda c: self.category_scores.get(c, 0.0)) if hits else None
+        return self._highest(self.flagged_categories)
 
     def template_category(self) -> str | None:
         """The category whose template the user sees: self-harm first whatever else scored higher
         (a person at risk gets the text that offers support, not a refusal), else the top one."""
-        hits = [c for c in self.flagged_categories if c.split("/")[0] == "self-harm"] or self.flagged_categories
-        return max(hits, key=lambda c: self.category_scores.get(c, 0.0)) if hits else None
+        self_harm = [c for c in self.flagged_categories if c.split("/")[0] == "self-harm"]
+        return self._highest(self_harm) or self.top_category()
 
 
 class ModerationPolicy(BaseModel):
