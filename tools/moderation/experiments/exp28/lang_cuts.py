@@ -23,12 +23,17 @@ def input_rows(data: Path) -> list[dict]:
     return [r for r in eval_rows(data / "eval.jsonl", 300) if r["kind"] != "answer" and r["family"] in fams]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(doc: str | None, argv: list[str] | None) -> argparse.Namespace:
+    """--model-dir and --data, both defaulting to the built artefact (experiment 28's scripts)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     default = ModerationSettings().model_dir
     ap.add_argument("--model-dir", type=Path, default=default)
     ap.add_argument("--data", type=Path, default=default, help="folder with eval.jsonl")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(__doc__, argv)
     rows = input_rows(args.data)
     harm = harm_scores(args.model_dir, rows)
     fam = np.array([r["family"] for r in rows])

@@ -6,9 +6,6 @@ inputs (five "Tell me about bread." before each of 400 English harmful rows) sho
 """
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 
 from services.config import ModerationSettings
@@ -18,17 +15,13 @@ from services.moderation.scan import load_scanner
 from services.moderation.segment import message_windows, short_sentences, unique
 from tools.moderation.curve import BENIGN_FAMILIES
 from tools.moderation.eval import HARMFUL
-from tools.moderation.experiments.exp28.lang_cuts import input_rows
+from tools.moderation.experiments.exp28.lang_cuts import input_rows, parse_args
 
 PAD = "Tell me about bread. " * 5
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default = ModerationSettings().model_dir
-    ap.add_argument("--model-dir", type=Path, default=default)
-    ap.add_argument("--data", type=Path, default=default, help="folder with eval.jsonl")
-    args = ap.parse_args(argv)
+    args = parse_args(__doc__, argv)
     settings = ModerationSettings(model_dir=args.model_dir)
     scanner, policy = load_scanner(settings), load_policy(settings)
     cut = np.array([policy.threshold(c) for c in CATEGORIES])
