@@ -15,7 +15,7 @@ from tools.moderation import eval as moderation_eval
 from tools.moderation.data import __main__ as build
 from tools.moderation.data.common import dedup_key
 from tools.moderation.data.model_answers import FILE, model_answer_rows
-from tools.moderation.model_answers import pick, windows_of
+from tools.moderation.model_answers import NATURAL, natural_rows, pick, windows_of
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,18 @@ def test_answers_to_eval_requests_never_train(split_rows):
     assert not train_requests & eval_requests  # the file still matches the data's split
     kept = [r for r in split_rows if r.source == "model_answers"]
     assert kept and all(r.split == "train" for r in kept)
+
+
+def test_hand_written_questions_never_train(split_rows):
+    """The eval's hand-written questions are reserved: no data row and no trained model answer is one of them."""
+    questions = natural_rows(build.NATURAL)
+    assert {q["lang"] for q in questions} == {"en", "de", "fr", "es"} and len(questions) >= 100
+    assert all(q["split"] == "eval" and q["family"] == NATURAL for q in questions)
+    keys = {dedup_key(q["text"]) for q in questions}
+    assert not keys & {dedup_key(r.text) for r in split_rows if r.split == "train"}
+    assert not keys & {dedup_key(r.context) for r in model_answer_rows()}
+    judged = {dedup_key(a["request"]) for a in moderation_eval.read_model_answers() if a["family"] == NATURAL}
+    assert judged == keys  # the eval file answers every one of them
 
 
 def test_an_answer_to_an_eval_request_in_the_train_file_is_refused(tmp_path):

