@@ -15,7 +15,7 @@ from tools.moderation import eval as moderation_eval
 from tools.moderation.data import __main__ as build
 from tools.moderation.data.common import dedup_key
 from tools.moderation.data.model_answers import FILE, model_answer_rows
-from tools.moderation.model_answers import NATURAL, natural_rows, pick, windows_of
+from tools.moderation.model_answers import NATURAL_FAMILY, natural_rows, pick, windows_of
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +46,11 @@ def test_hand_written_questions_never_train(split_rows):
     """The eval's hand-written questions are reserved: no data row and no trained model answer is one of them."""
     questions = natural_rows(build.NATURAL)
     assert {q["lang"] for q in questions} == {"en", "de", "fr", "es"} and len(questions) >= 100
-    assert all(q["split"] == "eval" and q["family"] == NATURAL for q in questions)
+    assert all(q["split"] == "eval" and q["family"] == NATURAL_FAMILY for q in questions)
     keys = {dedup_key(q["text"]) for q in questions}
     assert not keys & {dedup_key(r.text) for r in split_rows if r.split == "train"}
     assert not keys & {dedup_key(r.context) for r in model_answer_rows()}
-    judged = {dedup_key(a["request"]) for a in moderation_eval.read_model_answers() if a["family"] == NATURAL}
+    judged = {dedup_key(a["request"]) for a in moderation_eval.read_model_answers() if a["family"] == NATURAL_FAMILY}
     assert judged == keys  # the eval file answers every one of them
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import httpx
 
 FAMILIES = ("everyday_benign", "tricky_benign", "benign_question", "smalltalk")
-NATURAL = "natural_question"  # hand-written held-out questions (--requests)
+NATURAL_FAMILY = "natural_question"  # hand-written held-out questions (--requests)
 
 
 def pick(rows: list[dict], split: str, per_lang: int) -> list[dict]:
@@ -55,7 +55,7 @@ def natural_rows(path: Path) -> list[dict]:
     import yaml
 
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [{"text": t, "family": NATURAL, "lang": lang, "source": "handwritten", "group": f"natural:{lang}:{i}", "split": "eval"}
+    return [{"text": t, "family": NATURAL_FAMILY, "lang": lang, "source": "handwritten", "group": f"natural:{lang}:{i}", "split": "eval"}
             for lang, texts in doc.items() for i, t in enumerate(texts)]
 
 
@@ -107,12 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="folder with train.jsonl / eval.jsonl (tools.moderation.data)")
     src.add_argument("--requests", type=Path, help="hand-written held-out questions, YAML {lang: [text, ...]}")
-    ap.add_argument("--split", choices=("train", "eval"), default="eval")
+    ap.add_argument("--split", choices=("train", "eval"), help="with --data (required there): whose requests")
     ap.add_argument("--per-lang", type=int, default=60, help="requests per (family, language) at most")
     ap.add_argument("--max-tokens", type=int, default=160)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
+    if args.data and not args.split:
+        ap.error("--data needs --split")
 
     if args.requests:
         chosen = natural_rows(args.requests)
