@@ -97,3 +97,11 @@ def test_an_answer_is_flagged_when_any_window_is():
     assert per_answer.n == 3 and per_answer.value == pytest.approx(2 / 3) and per_answer.verdict == "MISS"
     assert by["model_answer|everyday_benign|en"] == {"n": 2, "flagged": 0.5}
     assert measures[1].n > 3 and 0 < measures[1].value < 2 / 3  # most windows are clean
+
+
+def test_the_output_probe_counts_only_blocks_of_questions_that_passed_input():
+    from tools.moderation.output_probe import output_blocks
+
+    answers = [("wine stain", 1, "content_filter"), ("wine stain", 2, "stop"), ("bomb", 1, "content_filter"),
+               ("haiku", 1, "length")]
+    assert output_blocks(answers, {"wine stain": False, "bomb": True, "haiku": False}) == [("wine stain", 1)]
