@@ -1,15 +1,29 @@
-"""Process priority for the replicas that should yield the CPU to the engine (CPU hosts).
+"""Where replicas run on a CPU host: off the engine's own cores, and at a lower priority if asked.
 
-Linux niceness belongs to each thread, so os.nice() alone would leave the threads a replica
-already runs (gRPC, Ray's core worker) at their old priority; threads started later inherit the
-niceness of the thread that starts them.
+Linux niceness and affinity belong to each thread, so os.nice() alone would leave the threads a
+replica already runs (gRPC, Ray's core worker) as they were; threads started later inherit them
+from the thread that starts them.
 """
 from __future__ import annotations
 
 import logging
 import os
 
+from services.config import GeneratorSettings
+from services.generation.cpu_cores import keep_off_engine_cores
+
 log = logging.getLogger("ray.serve")
+
+
+def keep_replica_off_engine_cores(settings: GeneratorSettings, role: str) -> None:
+    """Only inside a Serve replica: the unit tests build replicas in the pytest process itself."""
+    try:
+        from ray import serve
+
+        serve.get_replica_context()
+    except Exception:  # noqa: BLE001 - not a replica (RayServeException), or no Ray at all
+        return
+    keep_off_engine_cores(settings, role)
 
 
 def lower_priority(niceness: int) -> int:

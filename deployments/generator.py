@@ -6,6 +6,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
+from deployments.cpu_priority import keep_replica_off_engine_cores
 from services.config import GeneratorSettings
 from services.generation.engine import VLLMGenerator
 from services.generation.types import GenerationRequest, GenerationStep
@@ -14,6 +15,8 @@ from services.generation.types import GenerationRequest, GenerationStep
 class Generator:
     def __init__(self, settings: GeneratorSettings, engine: VLLMGenerator | None = None):
         self.settings = settings
+        if engine is None:  # vLLM's EngineCore inherits these cores; its worker binds to the engine's own
+            keep_replica_off_engine_cores(settings, "Generator")
         self.engine = engine or VLLMGenerator(settings)  # tests pass a fake engine
         self.requests_started = 0
         self.requests_aborted = 0  # streams that ended before the engine did (client gone, blocked)

@@ -77,8 +77,17 @@ trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
+# CPU host (generator.cpu_omp_threads_bind: dedicated): Ray's daemons, every replica, the scanner
+# processes and the Celery worker run on the cores the engine does not compute on; the engine's
+# worker binds itself to its own (services/generation/cpu_cores.py). Empty: nothing is pinned.
+OTHER_CORES=$(python -m services.generation.cpu_cores "$CONFIG")
+PIN=()
+if [ -n "$OTHER_CORES" ]; then
+  PIN=(taskset -c "$OTHER_CORES")
+  echo "==> chatgate's processes on cores $OTHER_CORES; the engine computes on the others" >&2
+fi
 # Ray's temp dir (session, sockets, logs, spilled objects) is this run's own: $RUN_DIR/ray.
-ray start --head --temp-dir "$RUN_DIR/ray" --port "$RAY_PORT" --metrics-export-port "$METRICS_PORT" \
+"${PIN[@]}" ray start --head --temp-dir "$RUN_DIR/ray" --port "$RAY_PORT" --metrics-export-port "$METRICS_PORT" \
   --num-cpus "${CHATGATE_NUM_CPUS:-2}" --dashboard-host 127.0.0.1 --dashboard-port "${CHATGATE_DASHBOARD_PORT:-8265}" \
   --disable-usage-stats >/dev/null
 echo "==> this run: $RUN_DIR (Ray temp dir: logs in ray/session_latest/logs; removed at stop unless CHATGATE_KEEP_RUN_DIR=1)" >&2
@@ -90,7 +99,7 @@ echo "==> this run: $RUN_DIR (Ray temp dir: logs in ray/session_latest/logs; rem
 recorder_pid=$!
 
 for i in $(seq "${CHATGATE_WORKERS:-1}"); do
-  python -m services.queue.worker --hostname "chatgate-worker-$i@%h" --metrics-port $((${CHATGATE_WORKER_METRICS_PORT:-9101} + i - 1)) &
+  "${PIN[@]}" python -m services.queue.worker --hostname "chatgate-worker-$i@%h" --metrics-port $((${CHATGATE_WORKER_METRICS_PORT:-9101} + i - 1)) &
   pids+=($!)
 done
 
@@ -101,6 +110,6 @@ done
 pids+=($!)
 # A background job inherits an ignored SIGINT; restore the default so `serve run` can be stopped
 # gracefully; its own session means only cleanup() signals it (once), on Ctrl-C or SIGINT/SIGTERM.
-setsid python -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp("serve", ["serve", "run", sys.argv[1]])' "$CONFIG" &
+"${PIN[@]}" setsid python -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp("serve", ["serve", "run", sys.argv[1]])' "$CONFIG" &
 serve_pid=$!
 wait "$serve_pid"

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from services.config import GeneratorSettings
 from services.generation.arrivals import ArrivalBatcher
+from services.generation.cpu_cores import omp_threads_bind
 from services.generation.types import GenerationRequest, GenerationStep
 from services.generation.vllm_plugin import ENV
 
@@ -27,7 +28,7 @@ def _has_cuda() -> bool:
 def _configure_cpu_backend(settings: GeneratorSettings) -> None:
     # Must be set before vLLM is imported; harmless on GPU.
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.cpu_kvcache_gib))
-    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", settings.cpu_omp_threads_bind)
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", omp_threads_bind(settings))
     if not _has_cuda():
         # Ray sets OMP_NUM_THREADS from num_cpus; the engine's thread count is ours to choose.
         os.environ["OMP_NUM_THREADS"] = str(settings.cpu_threads)

@@ -23,7 +23,7 @@ def _short_run(tmp_path, name: str) -> tuple[subprocess.CompletedProcess, dict]:
     (tmp_path / f"{name}.log").write_text(out.stdout + out.stderr)
     report = json.loads((tmp_path / f"{name}.json").read_text())
     rows = report["vllm"]["results"] + report["chatgate"]["results"]
-    assert len(rows) == 2 * 2 + 3 * 2 and all(r["errors"] == 0 for r in rows), out.stdout[-3000:]
+    assert len(rows) == 3 * 2 + 3 * 2 and all(r["errors"] == 0 for r in rows), out.stdout[-3000:]
     assert "| issue 14 target |" in out.stdout
     return out, report
 

@@ -5,7 +5,7 @@ import pytest
 
 from tools.bench import gate
 from tools.bench.report import render
-from tools.bench.targets import gate_metrics, judge, ratio_rows
+from tools.bench.targets import BARE_BUFFERED, gate_metrics, judge, ratio_rows
 
 
 def row(target: str, level: int, tok_s: float, e2e: float, ttft=None, first32=None, itl99=None) -> dict:
@@ -33,6 +33,17 @@ def test_ratio_rows_pair_each_mode_with_its_bare_row():
     assert buffered["tok_ratio"] == pytest.approx(0.97)
     assert buffered["ttft_minus_bare_first32_ms"] == pytest.approx(40)  # 340 vs bare's 300 to 32 chars
     assert rows[("stream", 8)]["itl_p99_ratio"] == pytest.approx(1.1)
+
+
+def test_buffered_rows_compare_with_bare_streams_of_their_own_prompts():
+    """Since every (mode, level) gets prompts of its own, bare vLLM streams the buffered row's
+    prompts too; an older report without that row falls back to bare's stream row."""
+    report = make_report()
+    report["vllm"]["results"].append(row(f"bare vLLM {BARE_BUFFERED}", 1, 50, 2000, 150, 250, 60))
+    rows = {(r["mode"], r["level"]): r for r in ratio_rows(report)}
+    assert rows[("stream-buffered", 1)]["tok_ratio"] == pytest.approx(97 / 50)
+    assert rows[("stream-buffered", 1)]["ttft_minus_bare_first32_ms"] == pytest.approx(90)
+    assert rows[("stream-buffered", 8)]["tok_ratio"] == pytest.approx(0.97)  # no own row at c=8
 
 
 def test_targets_pass_and_miss():

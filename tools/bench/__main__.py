@@ -8,7 +8,7 @@
 2. bare vLLM's OpenAI server with chatgate's Generator settings from deployments.yaml (systems.py);
 3. chatgate (tools/run.sh through tools/launch.py: own Redis, free ports, no Celery worker).
 Never both at once. Each is driven with the same prompts (temperature 0, fixed seed) at each
-concurrency level, non-streaming and streaming (chatgate streaming in both moderation modes, async
+concurrency level, every request a prompt not sent before in the run (loadtest/prompts_distinct.txt), non-streaming and streaming (chatgate streaming in both moderation modes, async
 and buffered, each compared with bare streaming); requests per level = max(--requests, level).
 Prints per-row TTFT / first-32-characters / inter-token / e2e distributions (p50/p90/p99), the
 chatgate / bare ratios, issue 14's targets with PASS/MISS, launch->ready time and peak memory.
@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from loadtest.common import load_prompts  # noqa: E402
 from tools.bench import gate  # noqa: E402
 from tools.bench.load import MODES  # noqa: E402
+from tools.bench.prompts import needed  # noqa: E402
 from tools.bench.report import render  # noqa: E402
 from tools.bench.sampler import machine_info  # noqa: E402
 from tools.bench.systems import bench_chatgate, bench_vllm  # noqa: E402
@@ -43,7 +44,9 @@ def parse(argv: list[str] | None):
     ap.add_argument("--levels", default=None, help="concurrency levels (default 1,8,32)")
     ap.add_argument("--requests", type=int, default=None, help="requests per level (at least the level; default 16)")
     ap.add_argument("--max-tokens", type=int, default=None, help="default 64")
-    ap.add_argument("--prompts", default="prompts_benign.txt", help="prompt file (loadtest/ relative)")
+    ap.add_argument("--prompts", default="prompts_distinct.txt",
+                    help="prompt file (loadtest/ relative); each (mode, level) and warm-up gets prompts of its own "
+                         "(tools/bench/prompts.py); prompts_benign.txt (17) repeats them: cache hits for the checks")
     ap.add_argument("--targets", default="vllm,chatgate")
     ap.add_argument("--modes", default="nonstream,stream,stream-buffered", help=f"any of {','.join(MODES)}")
     ap.add_argument("--model-dir", default=None, help="default: the Generator's model in deployments.yaml")
@@ -75,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.log_dir = args.json.parent
     prompts = load_prompts(args.prompts)
+    if len(prompts) < needed(args.modes, args.levels, args.requests):
+        print(f"note: {args.prompts} has {len(prompts)} prompts for {needed(args.modes, args.levels, args.requests)} "
+              "requests: prompts repeat, and a repeated prompt is a cache hit for chatgate's checks", flush=True)
     t_start = time.monotonic()
     report: dict = {"machine": machine_info(), "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                     "command": "python -m tools.bench " + " ".join(sys.argv[1:] if argv is None else argv)}

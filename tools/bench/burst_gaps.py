@@ -18,17 +18,17 @@ import time
 
 import httpx
 
-from loadtest.common import MODEL
+from loadtest.common import MODEL, load_prompts
 from tools.bench.systems import scrape_stage_means
 from tools.launch import ROOT, start_live_app
 from tools.sse import aevents, delta_text
 
 METRICS_LAG_S = 12  # Ray exports application metrics every few seconds: wait before reading a burst's
-PROMPTS = [line.strip() for line in (ROOT / "loadtest" / "prompts_benign.txt").read_text().splitlines() if line.strip()]
+PROMPTS = load_prompts("prompts_distinct.txt")  # a new prompt per stream: a repeat is a cache hit for the checks
 
 
-async def _stream(client: httpx.AsyncClient, url: str, i: int, t0: float) -> list[float]:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}], "max_tokens": 32,
+async def _stream(client: httpx.AsyncClient, url: str, prompt: str, t0: float) -> list[float]:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": 32,
             "temperature": 0, "seed": 1234, "stream": True, "moderation_mode": "async"}
     times: list[float] = []
     async with client.stream("POST", url, json=body) as r:
@@ -38,10 +38,12 @@ async def _stream(client: httpx.AsyncClient, url: str, i: int, t0: float) -> lis
     return times
 
 
-async def burst(base_url: str, n: int) -> list[list[float]]:
+async def burst(base_url: str, n: int, first: int = 0) -> list[list[float]]:
+    """n streams at once, prompts first..first+n of the pool (each burst its own)."""
     async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=n + 4)) as client:
         t0 = time.perf_counter()
-        return await asyncio.gather(*(_stream(client, f"{base_url}/v1/chat/completions", i, t0) for i in range(n)))
+        return await asyncio.gather(*(_stream(client, f"{base_url}/v1/chat/completions", PROMPTS[(first + i) % len(PROMPTS)], t0)
+                                      for i in range(n)))
 
 
 def report(streams: list[list[float]], label: str, top: int = 5) -> str:
@@ -78,11 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     app = start_live_app(timeout_s=420, user_config={"Router": {"streaming": {"allow_client_async": True}}},
                          app_args={"api": {"admission": {"max_active": args.n, "max_waiting": args.n}}, **args.app_args})
     try:
-        asyncio.run(burst(app.base_url, 8))  # warm-up
+        asyncio.run(burst(app.base_url, 8, first=len(PROMPTS) - 8))  # warm-up, on prompts no burst sends
         time.sleep(METRICS_LAG_S)
         for k in range(args.bursts):
             before = scrape_stage_means(app.metrics_url)
-            print(report(asyncio.run(burst(app.base_url, args.n)), f"burst {k + 1} of {args.n}"), flush=True)
+            print(report(asyncio.run(burst(app.base_url, args.n, first=k * args.n)), f"burst {k + 1} of {args.n}"), flush=True)
             time.sleep(METRICS_LAG_S)
             print(stage_report(before, scrape_stage_means(app.metrics_url)), flush=True)
     finally:

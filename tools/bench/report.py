@@ -14,12 +14,12 @@ def _trio(d: dict) -> str:
 
 def results_table(report: dict) -> str:
     lines = ["| target | conc | req/s | out tok/s | TTFT ms p50/p90/p99 | first 32 chars ms p50/p90/p99 "
-             "| inter-token ms p50/p90/p99 | e2e ms p50/p90/p99 | tok/req | err | load1 |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| inter-token ms p50/p90/p99 | e2e ms p50/p90/p99 | tok/req | err | templated | load1 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in index(report).values():
         lines.append(f"| {r['target']} | {r['level']} | {r['req_s']:.2f} | {r['tok_s']:.1f} | {_trio(r['ttft'])} | "
                      f"{_trio(r['first32'])} | {_trio(r['itl'])} | {_trio(r['e2e'])} | {r['tok_per_req']:.1f} | "
-                     f"{r['errors']} | {r['loadavg']:.2f} |")
+                     f"{r['errors']} | {r.get('templated', 0)} | {r['loadavg']:.2f} |")
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ import httpx
 import psutil
 
 from loadtest.common import MODEL
+from services.generation.cpu_cores import DEDICATED
 from services.generation.engine import resolve_dtype, spin_sleep_env  # the Generator's own choice for `auto`
 from tools.bench.load import run_levels
 from tools.bench.sampler import MemorySampler
@@ -72,8 +73,11 @@ def bench_vllm(args, prompts, model_dir: str | None) -> dict:
     if model_dir:
         gen.model = model_dir
     port = free_port()
+    # "dedicated" keeps chatgate's own processes off the engine's core; bare vLLM has none, and
+    # pinning its worker only cost it 3-8 % of throughput here (experiment G): it runs unpinned.
+    bind = "nobind" if gen.cpu_omp_threads_bind == DEDICATED else gen.cpu_omp_threads_bind
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=str(gen.cpu_kvcache_gib),
-               VLLM_CPU_OMP_THREADS_BIND=gen.cpu_omp_threads_bind, HF_HUB_OFFLINE="1")
+               VLLM_CPU_OMP_THREADS_BIND=bind, HF_HUB_OFFLINE="1")
     env.update(spin_sleep_env(gen))  # the same engine: chatgate's vLLM plugin is in this environment too
     threads = gen.cpu_threads if args.vllm_omp_threads is None else args.vllm_omp_threads
     if threads > 0:  # the Generator sets OMP_NUM_THREADS=cpu_threads in its replica

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-# chatgate row label -> the bare vLLM row it is compared with (bare has no moderation modes).
-BASE_OF = {"non-stream": "non-stream", "stream": "stream", "stream-buffered": "stream"}
+# Bare vLLM's row for chatgate's buffered streams: a plain stream of the same prompts. Every
+# (mode, level) has prompts of its own (a repeat is a cache hit for chatgate's checks), so the
+# buffered row cannot share the stream row's prompts, and is compared with this one instead.
+BARE_BUFFERED = "stream (buffered's prompts)"
+# chatgate row label -> the bare vLLM rows it is compared with, first found (reports before
+# session 26 have no BARE_BUFFERED row: their buffered row was compared with bare's stream row).
+BASE_OF = {"non-stream": ("non-stream",), "stream": ("stream",), "stream-buffered": (BARE_BUFFERED, "stream")}
 
 
 def index(report: dict) -> dict[tuple[str, int], dict]:
@@ -28,9 +33,10 @@ def ratio_rows(report: dict) -> list[dict[str, Any]]:
     by = index(report)
     out = []
     levels = sorted({lv for _, lv in by})
-    for mode, base_mode in BASE_OF.items():
+    for mode, base_modes in BASE_OF.items():
         for lv in levels:
-            c, b = by.get((f"chatgate {mode}", lv)), by.get((f"bare vLLM {base_mode}", lv))
+            c = by.get((f"chatgate {mode}", lv))
+            b = next((by[(f"bare vLLM {m}", lv)] for m in base_modes if (f"bare vLLM {m}", lv) in by), None)
             if not c or not b:
                 continue
             out.append({

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[model_answers] {len(chosen)} benign {'hand-written' if args.requests else args.split} requests", flush=True)
     gen = engine_settings()
     port = free_port()
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=str(gen.cpu_kvcache_gib), VLLM_CPU_OMP_THREADS_BIND=gen.cpu_omp_threads_bind,
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=str(gen.cpu_kvcache_gib), VLLM_CPU_OMP_THREADS_BIND="nobind",
                HF_HUB_OFFLINE="1", **spin_sleep_env(gen))
     env.pop("OMP_NUM_THREADS", None)  # both cores: nothing else runs beside it here
     args.out.parent.mkdir(parents=True, exist_ok=True)

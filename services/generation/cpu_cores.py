@@ -1,0 +1,106 @@
+"""Cores of its own for the engine on a CPU host, and chatgate's other busy processes kept off them.
+
+With `generator.cpu_omp_threads_bind: dedicated` (the default) the engine computes on the last
+`cpu_threads` cores of the host (vLLM's VLLM_CPU_OMP_THREADS_BIND), and the Router (with its
+scanner processes) and the Generator replica (with vLLM's EngineCore) pin themselves to the other
+cores. Why: left to the scheduler, a moderation check or a relayed token woke up on the engine's
+core and preempted a decode step while the other core idled; bare vLLM's worker ran 0.95 of a
+core, chatgate's 0.82-0.88 (docs/benchmark.md, experiment G). Any other value is passed to vLLM
+unchanged and pins nothing (`nobind`: the scheduler places everything).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from services.config import GeneratorSettings
+
+DEDICATED = "dedicated"
+CPUSET = Path("/sys/fs/cgroup/cpuset.cpus.effective")  # cgroup v2: the cores this container may use
+log = logging.getLogger(__name__)
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    """'0-2,5' -> [0, 1, 2, 5] (the kernel's cpu list format)."""
+    cores: set[int] = set()
+    for part in text.strip().split(","):
+        if "-" in part:
+            lo, hi = part.split("-")
+            cores.update(range(int(lo), int(hi) + 1))
+        elif part:
+            cores.add(int(part))
+    return sorted(cores)
+
+
+def host_cores() -> list[int]:
+    """Every core this host (or container) may use; not this process's affinity, which pinning changes."""
+    try:
+        cores = parse_cpu_list(CPUSET.read_text())
+        if cores:
+            return cores
+    except (OSError, ValueError):
+        pass
+    return list(range(os.cpu_count() or 1))
+
+
+def engine_cores(settings: GeneratorSettings, cores: list[int] | None = None) -> list[int] | None:
+    """The engine's own cores, or None when nothing is pinned (another bind value, or too few cores
+    to leave one for the rest)."""
+    cores = host_cores() if cores is None else cores
+    if settings.cpu_omp_threads_bind != DEDICATED or len(cores) <= settings.cpu_threads:
+        return None
+    return cores[-settings.cpu_threads:]
+
+
+def omp_threads_bind(settings: GeneratorSettings) -> str:
+    """VLLM_CPU_OMP_THREADS_BIND for the engine."""
+    if settings.cpu_omp_threads_bind != DEDICATED:
+        return settings.cpu_omp_threads_bind
+    mine = engine_cores(settings)
+    return ",".join(map(str, mine)) if mine else "nobind"
+
+
+def keep_off_engine_cores(settings: GeneratorSettings, role: str) -> list[int] | None:
+    """Pin every thread of this process (and so the processes it starts later) to the cores the
+    engine does not compute on. Affinity belongs to each thread, like niceness (cpu_priority)."""
+    mine = engine_cores(settings)
+    if not mine or not hasattr(os, "sched_setaffinity"):
+        return None
+    others = sorted(set(host_cores()) - set(mine))
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = [0]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, others)
+        except OSError:  # the thread ended meanwhile, or the core is not ours to use
+            continue
+    log.info("%s (pid %d) on cores %s; the engine computes on %s", role, os.getpid(), others, mine)
+    return others
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m services.generation.cpu_cores [SERVE_CONFIG]`: the cores tools/run.sh starts Ray and
+    `serve run` on (so every replica and daemon inherits them), or nothing when nothing is pinned."""
+    import sys
+
+    import yaml
+
+    from services.config import load_settings
+
+    argv = sys.argv[1:] if argv is None else argv
+    args: dict = {}
+    if argv:
+        apps = (yaml.safe_load(Path(argv[0]).read_text()) or {}).get("applications") or [{}]
+        args = apps[0].get("args") or {}
+    settings = load_settings(args).generator
+    mine = engine_cores(settings)
+    if mine:
+        print(",".join(str(c) for c in host_cores() if c not in mine))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
