@@ -10,20 +10,24 @@ import logging
 import os
 
 from services.config import GeneratorSettings
-from services.generation.cpu_cores import keep_off_engine_cores
+from services.generation.cpu_cores import keep_off_engine_cores, on_gpu
 
 log = logging.getLogger("ray.serve")
 
 
 def keep_replica_off_engine_cores(settings: GeneratorSettings, role: str) -> None:
-    """Only inside a Serve replica: the unit tests build replicas in the pytest process itself."""
+    """For the replica that hosts the engine (whatever launched it): it and vLLM's EngineCore leave
+    the engine's cores to the engine. Only inside a Serve replica (the unit tests build replicas in
+    the pytest process itself) and on a CPU host. Other replicas do not pin themselves: on a
+    cluster they may share no host with the engine; tools/run.sh pins them on one host."""
     try:
         from ray import serve
 
         serve.get_replica_context()
     except Exception:  # noqa: BLE001 - not a replica (RayServeException), or no Ray at all
         return
-    keep_off_engine_cores(settings, role)
+    if not on_gpu():
+        keep_off_engine_cores(settings, role)
 
 
 def lower_priority(niceness: int) -> int:

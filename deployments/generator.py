@@ -16,7 +16,7 @@ class Generator:
     def __init__(self, settings: GeneratorSettings, engine: VLLMGenerator | None = None):
         self.settings = settings
         if engine is None:  # vLLM's EngineCore inherits these cores; its worker binds to the engine's own
-            keep_replica_off_engine_cores(settings, "Generator")
+            keep_replica_off_engine_cores(settings, "Generator")  # (run.sh pins the rest of a one-host run)
         self.engine = engine or VLLMGenerator(settings)  # tests pass a fake engine
         self.requests_started = 0
         self.requests_aborted = 0  # streams that ended before the engine did (client gone, blocked)

@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import FastAPI
 from ray.serve.handle import DeploymentHandle
 
-from deployments.cpu_priority import keep_replica_off_engine_cores
 from services.api.app import create_app
 from services.config import ModerationSettings, RouterRuntimeConfig, Settings
 from services.generation.types import GenerationRequest, GenerationStep
@@ -111,8 +110,6 @@ class HandleStages:
 class Router:
     def __init__(self, input_moderation: DeploymentHandle, generator: DeploymentHandle,
                  output_moderation: DeploymentHandle, templates: DeploymentHandle, settings: Settings):
-        # before the scanner processes start: they inherit the cores (engine's own cores left alone)
-        keep_replica_off_engine_cores(settings.generator, "Router")
         self.settings = settings
         self.handles = {"input": input_moderation, "generator": generator, "templates": templates}
         self.metrics = PipelineMetrics(backend="ray")

@@ -1,9 +1,10 @@
 """Cores of its own for the engine on a CPU host, and chatgate's other busy processes kept off them.
 
 With `generator.cpu_omp_threads_bind: dedicated` (the default) the engine computes on the last
-`cpu_threads` cores of the host (vLLM's VLLM_CPU_OMP_THREADS_BIND), and the Router (with its
-scanner processes) and the Generator replica (with vLLM's EngineCore) pin themselves to the other
-cores. Why: left to the scheduler, a moderation check or a relayed token woke up on the engine's
+`cpu_threads` cores of the host (vLLM's VLLM_CPU_OMP_THREADS_BIND); tools/run.sh starts Ray and
+`serve run` on the other cores, so every replica, the Router's scanner processes and vLLM's
+EngineCore run there, and the Generator replica pins itself (and EngineCore) there whatever
+launched it. Why: left to the scheduler, a moderation check or a relayed token woke up on the engine's
 core and preempted a decode step while the other core idled; bare vLLM's worker ran 0.95 of a
 core, chatgate's 0.82-0.88 (docs/benchmark.md, experiment G). Any other value is passed to vLLM
 unchanged and pins nothing (`nobind`: the scheduler places everything).
@@ -19,6 +20,15 @@ from services.config import GeneratorSettings
 DEDICATED = "dedicated"
 CPUSET = Path("/sys/fs/cgroup/cpuset.cpus.effective")  # cgroup v2: the cores this container may use
 log = logging.getLogger(__name__)
+
+
+def on_gpu() -> bool:
+    """A GPU engine computes on the GPU: its host's cores are not pinned."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def parse_cpu_list(text: str) -> list[int]:
@@ -97,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         args = apps[0].get("args") or {}
     settings = load_settings(args).generator
     mine = engine_cores(settings)
-    if mine:
+    if mine and not on_gpu():
         print(",".join(str(c) for c in host_cores() if c not in mine))
     return 0
 
