@@ -82,7 +82,7 @@ trap 'cleanup; exit 143' TERM
 # worker binds itself to its own (services/generation/cpu_cores.py). Empty: nothing is pinned.
 OTHER_CORES=$(python -m services.generation.cpu_cores "$CONFIG")
 PIN=()
-if [ -n "$OTHER_CORES" ]; then
+if [ -n "$OTHER_CORES" ] && command -v taskset >/dev/null; then
   PIN=(taskset -c "$OTHER_CORES")
   echo "==> chatgate's processes on cores $OTHER_CORES; the engine computes on the others" >&2
 fi
