@@ -48,10 +48,10 @@ class GeneratorSettings(BaseModel):
     # KV cache for the CPU backend, in GiB (VLLM_CPU_KVCACHE_SPACE); ignored on GPU.
     cpu_kvcache_gib: int = 1
     # CPU backend threads: the engine computes on `cpu_threads` OMP threads (set explicitly, not
-    # left to Ray's default). "dedicated": on the host's last `cpu_threads` cores, which the Router
-    # (with its scanner processes) and the Generator replica keep off (services/generation/
-    # cpu_cores.py); any other value goes to vLLM's VLLM_CPU_OMP_THREADS_BIND as is ("nobind": the
-    # scheduler places everything, as before session 26).
+    # left to Ray's default). "dedicated": on the host's last `cpu_threads` cores, which the rest of
+    # chatgate keeps off (tools/run.sh starts it on the other cores; the Generator replica pins
+    # itself; services/generation/cpu_cores.py); any other value goes to vLLM's
+    # VLLM_CPU_OMP_THREADS_BIND as is ("nobind": the scheduler places everything, as before session 26).
     cpu_omp_threads_bind: str = "dedicated"
     cpu_threads: int = 1
     # vLLM's EngineCore spins (sched_yield) while its worker computes a step, burning a core that
