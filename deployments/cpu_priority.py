@@ -10,7 +10,7 @@ import logging
 import os
 
 from services.config import GeneratorSettings
-from services.generation.cpu_cores import keep_off_engine_cores, on_gpu
+from services.generation.cpu_cores import keep_off_engine_cores, thread_ids
 
 log = logging.getLogger("ray.serve")
 
@@ -26,8 +26,7 @@ def keep_replica_off_engine_cores(settings: GeneratorSettings, role: str) -> Non
         serve.get_replica_context()
     except Exception:  # noqa: BLE001 - not a replica (RayServeException), or no Ray at all
         return
-    if not on_gpu():
-        keep_off_engine_cores(settings, role)
+    keep_off_engine_cores(settings, role)  # nothing is pinned on a GPU host
 
 
 def lower_priority(niceness: int) -> int:
@@ -35,9 +34,8 @@ def lower_priority(niceness: int) -> int:
     need privileges). Returns how many threads were changed."""
     if niceness <= 0:
         return 0
-    try:
-        tids = [int(t) for t in os.listdir("/proc/self/task")]
-    except OSError:  # no /proc (not Linux): leave the process as it is
+    tids = thread_ids()
+    if not tids:  # no /proc (not Linux): leave the process as it is
         return 0
     changed = 0
     for tid in tids:

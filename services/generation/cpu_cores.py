@@ -71,23 +71,34 @@ def omp_threads_bind(settings: GeneratorSettings) -> str:
     return ",".join(map(str, mine)) if mine else "nobind"
 
 
+def other_cores(settings: GeneratorSettings) -> list[int] | None:
+    """The cores chatgate's other processes use, or None when nothing is pinned (also on a GPU host)."""
+    mine = engine_cores(settings)
+    if not mine or on_gpu():
+        return None
+    return [c for c in host_cores() if c not in mine]
+
+
+def thread_ids() -> list[int]:
+    """This process's threads: niceness and affinity belong to each thread, not to the process."""
+    try:
+        return [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:  # no /proc (not Linux)
+        return []
+
+
 def keep_off_engine_cores(settings: GeneratorSettings, role: str) -> list[int] | None:
     """Pin every thread of this process (and so the processes it starts later) to the cores the
-    engine does not compute on. Affinity belongs to each thread, like niceness (cpu_priority)."""
-    mine = engine_cores(settings)
-    if not mine or not hasattr(os, "sched_setaffinity"):
+    engine does not compute on."""
+    others = other_cores(settings)
+    if not others or not hasattr(os, "sched_setaffinity"):
         return None
-    others = sorted(set(host_cores()) - set(mine))
-    try:
-        tids = [int(t) for t in os.listdir("/proc/self/task")]
-    except OSError:
-        tids = [0]
-    for tid in tids:
+    for tid in thread_ids() or [0]:
         try:
             os.sched_setaffinity(tid, others)
         except OSError:  # the thread ended meanwhile, or the core is not ours to use
             continue
-    log.info("%s (pid %d) on cores %s; the engine computes on %s", role, os.getpid(), others, mine)
+    log.info("%s (pid %d) on cores %s; the engine computes on %s", role, os.getpid(), others, engine_cores(settings))
     return others
 
 
@@ -105,10 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv:
         apps = (yaml.safe_load(Path(argv[0]).read_text()) or {}).get("applications") or [{}]
         args = apps[0].get("args") or {}
-    settings = load_settings(args).generator
-    mine = engine_cores(settings)
-    if mine and not on_gpu():
-        print(",".join(str(c) for c in host_cores() if c not in mine))
+    others = other_cores(load_settings(args).generator)
+    if others:
+        print(",".join(map(str, others)))
     return 0
 
 

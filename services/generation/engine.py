@@ -12,24 +12,18 @@ from collections.abc import AsyncIterator
 
 from services.config import GeneratorSettings
 from services.generation.arrivals import ArrivalBatcher
-from services.generation.cpu_cores import omp_threads_bind
+from services.generation.cpu_cores import omp_threads_bind, on_gpu
 from services.generation.types import GenerationRequest, GenerationStep
 from services.generation.vllm_plugin import ENV
 
 log = logging.getLogger(__name__)
 
 
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def _configure_cpu_backend(settings: GeneratorSettings) -> None:
     # Must be set before vLLM is imported; harmless on GPU.
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.cpu_kvcache_gib))
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", omp_threads_bind(settings))
-    if not _has_cuda():
+    if not on_gpu():
         # Ray sets OMP_NUM_THREADS from num_cpus; the engine's thread count is ours to choose.
         os.environ["OMP_NUM_THREADS"] = str(settings.cpu_threads)
         os.environ.update(spin_sleep_env(settings))
@@ -55,7 +49,7 @@ def _cpu_flags() -> set[str]:
 def resolve_dtype(dtype: str) -> str:
     """`auto`: vLLM's choice on a GPU; on a CPU bfloat16 where the CPU computes it natively
     (AVX512-BF16 or AMX), float32 elsewhere (emulated bf16 is several times slower there)."""
-    if dtype != "auto" or _has_cuda():
+    if dtype != "auto" or on_gpu():
         return dtype
     return "bfloat16" if _cpu_flags() & {"avx512_bf16", "amx_bf16"} else "float32"
 
@@ -67,7 +61,7 @@ def resolve_arrival_quiet_ms(quiet_ms: float | None) -> float:
     """The setting, or when unset: 40 ms on a CPU, 0 (off) on a GPU."""
     if quiet_ms is not None:
         return quiet_ms
-    return 0.0 if _has_cuda() else CPU_ARRIVAL_QUIET_MS
+    return 0.0 if on_gpu() else CPU_ARRIVAL_QUIET_MS
 
 
 class VLLMGenerator:
@@ -102,7 +96,7 @@ class VLLMGenerator:
         log.info("vLLM engine for %s ready in %.1fs", settings.model, time.monotonic() - t0)
 
     def _device_kwargs(self) -> dict:
-        if _has_cuda():
+        if on_gpu():
             return {"gpu_memory_utilization": self.settings.gpu_memory_utilization}
         return {}
 

@@ -76,9 +76,9 @@ async def test_a_cancelled_waiter_does_not_block_its_batch():
 def test_unset_quiet_window_is_on_for_cpu_and_off_for_gpu(monkeypatch):
     from services.generation import engine
 
-    monkeypatch.setattr(engine, "_has_cuda", lambda: False)
+    monkeypatch.setattr(engine, "on_gpu", lambda: False)
     assert engine.resolve_arrival_quiet_ms(None) == engine.CPU_ARRIVAL_QUIET_MS > 0
     assert engine.resolve_arrival_quiet_ms(0.0) == 0.0  # the operator's choice wins
-    monkeypatch.setattr(engine, "_has_cuda", lambda: True)
+    monkeypatch.setattr(engine, "on_gpu", lambda: True)
     assert engine.resolve_arrival_quiet_ms(None) == 0.0
     assert engine.resolve_arrival_quiet_ms(25.0) == 25.0

@@ -31,21 +31,27 @@ def candidates() -> list[str]:
     return sorted(texts, key=lambda t: hashlib.sha256(t.encode()).hexdigest())
 
 
+def _sizes(modes: list[str], levels: list[int], requests: int) -> list[tuple[tuple[str, str], int]]:
+    """(mode, "warmup" | level) -> how many requests, in the order the slices are cut."""
+    return [((mode, key), n) for mode in modes
+            for key, n in [("warmup", max(levels)), *((str(level), max(requests, level)) for level in levels)]]
+
+
 def slices(prompts: list[str], modes: list[str], levels: list[int], requests: int) -> dict[tuple[str, str], list[str]]:
     """(mode, "warmup" | level) -> its prompts: consecutive, disjoint slices of `prompts` in a fixed
     order of every mode named (not only the ones a system runs), so bare vLLM and chatgate get the
     same prompts for the same (mode, level). Wraps around (and repeats) only when the pool is short."""
     out: dict[tuple[str, str], list[str]] = {}
-    pos, top = 0, max(levels)
-    for mode in modes:
-        for key, n in [("warmup", top), *((str(level), max(requests, level)) for level in levels)]:
-            out[(mode, key)] = [prompts[(pos + i) % len(prompts)] for i in range(n)]
-            pos += n
+    pos = 0
+    for key, n in _sizes(modes, levels, requests):
+        out[key] = [prompts[(pos + i) % len(prompts)] for i in range(n)]
+        pos += n
     return out
 
 
 def needed(modes: list[str], levels: list[int], requests: int) -> int:
-    return len(modes) * (max(levels) + sum(max(requests, level) for level in levels))
+    """Prompts a run needs for none to repeat."""
+    return sum(n for _, n in _sizes(modes, levels, requests))
 
 
 def main(argv: list[str] | None = None) -> int:

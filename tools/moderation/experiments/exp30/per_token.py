@@ -65,11 +65,10 @@ def session(path: Path, level, disabled=()):
 
 
 def measure(sess, ids: list[list[int]], ref: np.ndarray | None) -> dict:
+    from services.moderation.encoder import Encoder
+
     def run(batch):
-        w = max(len(s) for s in batch)
-        x, m = np.zeros((len(batch), w), np.int64), np.zeros((len(batch), w), np.int64)
-        for i, s in enumerate(batch):
-            x[i, : len(s)], m[i, : len(s)] = s, 1
+        x, m = Encoder._pad(batch)  # run time's own padding
         return sess.run(["embedding"], {"input_ids": x, "attention_mask": m})[0]
 
     for s in ids[:20]:
