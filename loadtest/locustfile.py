@@ -44,6 +44,13 @@ def _mix_from_argv() -> str | None:
 MIX = parse_mix(_mix_from_argv())
 
 
+# Benign chats send a new text almost every time (978 distinct requests): with the 17 of
+# prompts_benign.txt most requests would repeat a text the checks' embedding cache already holds,
+# which real users' new messages are not, so the load would not pay for moderation.
+DEFAULT_PROMPTS = {"benign": "prompts_distinct.txt", "abusive": "prompts_abusive.txt",
+                   "moderation": "prompts_moderation.txt"}
+
+
 @events.init_command_line_parser.add_listener
 def _add_options(parser):
     g = parser.add_argument_group("chatgate")
@@ -58,10 +65,10 @@ def _add_options(parser):
                    help="each user waits uniform(0, N) seconds between requests")
     g.add_argument("--request-timeout", type=float, env_var="LOADTEST_REQUEST_TIMEOUT", default=120.0)
     g.add_argument("--job-timeout", type=float, env_var="LOADTEST_JOB_TIMEOUT", default=120.0)
-    g.add_argument("--benign-prompts", type=str, env_var="LOADTEST_BENIGN_PROMPTS", default="prompts_benign.txt")
-    g.add_argument("--abusive-prompts", type=str, env_var="LOADTEST_ABUSIVE_PROMPTS", default="prompts_abusive.txt")
+    g.add_argument("--benign-prompts", type=str, env_var="LOADTEST_BENIGN_PROMPTS", default=DEFAULT_PROMPTS["benign"])
+    g.add_argument("--abusive-prompts", type=str, env_var="LOADTEST_ABUSIVE_PROMPTS", default=DEFAULT_PROMPTS["abusive"])
     g.add_argument("--moderation-prompts", type=str, env_var="LOADTEST_MODERATION_PROMPTS",
-                   default="prompts_moderation.txt")
+                   default=DEFAULT_PROMPTS["moderation"])
     g.add_argument("--max-fail-ratio", type=float, env_var="LOADTEST_MAX_FAIL_RATIO", default=-1.0,
                    help="exit 1 when the failure ratio (0..1) exceeds this (negative: no limit)")
     g.add_argument("--max-p95-ms", type=float, env_var="LOADTEST_MAX_P95_MS", default=0.0,
@@ -110,7 +117,7 @@ class _ChatUser(HttpUser):
 
     def _prompts(self, kind: str) -> list[str]:
         if kind not in PROMPTS:  # e.g. run as a library without the init event
-            PROMPTS[kind] = load_prompts(f"prompts_{kind}.txt")
+            PROMPTS[kind] = load_prompts(DEFAULT_PROMPTS[kind])
         return PROMPTS[kind]
 
     def chat_body(self, prompt: str, **kw) -> dict:

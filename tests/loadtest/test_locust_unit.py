@@ -13,9 +13,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_prompt_files_load_and_skip_comments():
-    for name in ("prompts_benign.txt", "prompts_abusive.txt", "prompts_moderation.txt"):
+    for name in ("prompts_benign.txt", "prompts_abusive.txt", "prompts_moderation.txt", "prompts_distinct.txt"):
         prompts = load_prompts(name)
         assert prompts and all(p and not p.startswith("#") for p in prompts)
+
+
+def test_benign_load_sends_new_texts():
+    """The default benign set is large and distinct, so the checks' embedding cache rarely hits."""
+    # In a child: importing locust monkey-patches the standard library (gevent).
+    out = subprocess.run([sys.executable, "-c", "import loadtest.locustfile as f; print(f.DEFAULT_PROMPTS['benign'])"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "prompts_distinct.txt"
+    prompts = load_prompts("prompts_distinct.txt")
+    assert len(prompts) >= 500 and len(set(prompts)) == len(prompts)
 
 
 def test_parse_mix():
