@@ -29,13 +29,17 @@ log = logging.getLogger("ray.serve")
 
 
 class LocalChecks:
-    """The checks named in moderation.router_checks: scored in scanner processes the Router owns, one
-    per direction (as the deployments are two, so an input burst never queues the answer windows),
-    judged by the policy of the deployment that would have run them (re-read in the background)."""
+    """The checks named in moderation.router_checks: scored in scanner processes the Router owns (one
+    for both directions, or one each: moderation.router_scanners), judged by the policy of the
+    deployment that would have run them (re-read in the background)."""
 
     def __init__(self, settings: ModerationSettings, input_mod: DeploymentHandle, output_mod: DeploymentHandle):
-        self.scanners = {d: ScannerProcess(settings.model_dump_json(), max_batch=settings.max_batch_size)
-                         for d in sorted(set(settings.router_checks))}
+        def start() -> ScannerProcess:
+            return ScannerProcess(settings.model_dump_json(), max_batch=settings.max_batch_size)
+
+        directions = sorted(set(settings.router_checks))
+        shared = start() if settings.router_scanners == "shared" else None
+        self.scanners = {d: shared or start() for d in directions}
         self.policies = {d: PolicyMirror(h.current_policy.remote, settings.policy_refresh_s)
                          for d, h in (("input", input_mod), ("output", output_mod))}
 
@@ -50,11 +54,14 @@ class LocalChecks:
 
     async def probe(self) -> None:
         """Readiness: every scanner process loaded and scoring (the first probes wait for the load)."""
-        await asyncio.gather(*(s.scan_input(["ready?"]) for s in self.scanners.values()))
+        await asyncio.gather(*(s.scan_input(["ready?"]) for s in self._processes()))
 
     def close(self) -> None:
-        for scanner in self.scanners.values():
+        for scanner in self._processes():
             scanner.close()
+
+    def _processes(self) -> list[ScannerProcess]:
+        return list(dict.fromkeys(self.scanners.values()))  # a shared one once
 
 
 class HandleStages:

@@ -114,6 +114,12 @@ class ModerationSettings(BaseModel):
     # path (docs/benchmark.md, experiment D). The deployments still serve /v1/moderations and set the
     # policy: the Router re-reads their thresholds every `policy_refresh_s`.
     router_checks: list[Literal["input", "output"]] = Field(default_factory=list)
+    # With both directions in router_checks: one scanner process scores both (`shared`: one embedding
+    # cache, so an answer's request, already embedded by the input check, is not encoded again, and
+    # ~0.5 GiB less), or one process per direction (`per_direction`: an input burst and the answer
+    # windows are scheduled side by side by the OS instead of batch after batch). docs/benchmark.md,
+    # experiment H.
+    router_scanners: Literal["shared", "per_direction"] = "shared"
     policy_refresh_s: float = Field(2.0, gt=0)
 
 

@@ -230,7 +230,8 @@ def test_settings_refuse_misspelt_keys_and_merge_args_deeply(monkeypatch):
         load_settings({"streaming": {"windw_chars": 100}})
 
 
-async def test_router_checks_run_in_its_own_scanner_process_with_the_deployments_policy(monkeypatch):
+@pytest.mark.parametrize("scanners", ["shared", "per_direction"])
+async def test_router_checks_run_in_its_own_scanner_process_with_the_deployments_policy(monkeypatch, scanners):
     import deployments.router as r
     from services.moderation.process import ScannerProcess
 
@@ -247,7 +248,8 @@ async def test_router_checks_run_in_its_own_scanner_process_with_the_deployments
 
     input_mod, output_mod = Unreachable(), Unreachable()
     settings = Settings.model_validate({"audit": {"enabled": False}, "feedback": {"enabled": False},
-                                        "moderation": {"router_checks": ["input", "output"], "policy_refresh_s": 0.01}})
+                                        "moderation": {"router_checks": ["input", "output"], "policy_refresh_s": 0.01,
+                                                       "router_scanners": scanners}})
     replica = r.Router(FakeHandle(input_mod), FakeHandle(FakeGeneratorReplica(FakeStages())), FakeHandle(output_mod),
                        FakeHandle(FakeTemplates()), settings)
     try:
@@ -255,8 +257,10 @@ async def test_router_checks_run_in_its_own_scanner_process_with_the_deployments
         assert (await stages.moderate_input(["hi", "you idiot"])).flagged
         outputs = await stages.moderate_output("q", ["fine", "idiot"])
         assert [v.flagged for v in outputs] == [False, True]
-        inputs = await stages.moderate_input(["hi"])  # one process per direction: no queueing behind the other
-        assert inputs.category_scores["pid"] != outputs[0].category_scores["pid"]
+        inputs = await stages.moderate_input(["hi"])
+        # shared: one process (one embedding cache) scores both; per_direction: one each
+        assert (inputs.category_scores["pid"] == outputs[0].category_scores["pid"]) == (scanners == "shared")
+        assert len(replica.local._processes()) == (1 if scanners == "shared" else 2)
         input_mod.thresholds = {"harassment": 0.95}  # changed at run time on the deployment
         for _ in range(50):  # a check starts the background re-read; a later one sees the new policy
             if not (await stages.moderate_input(["you idiot"])).flagged:
