@@ -54,13 +54,13 @@ class LocalChecks:
 
     async def probe(self) -> None:
         """Readiness: every scanner process loaded and scoring (the first probes wait for the load)."""
-        await asyncio.gather(*(s.scan_input(["ready?"]) for s in self._processes()))
+        await asyncio.gather(*(s.scan_input(["ready?"]) for s in self.processes()))
 
     def close(self) -> None:
-        for scanner in self._processes():
+        for scanner in self.processes():
             scanner.close()
 
-    def _processes(self) -> list[ScannerProcess]:
+    def processes(self) -> list[ScannerProcess]:
         return list(dict.fromkeys(self.scanners.values()))  # a shared one once
 
 

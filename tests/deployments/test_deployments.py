@@ -260,7 +260,7 @@ async def test_router_checks_run_in_its_own_scanner_process_with_the_deployments
         inputs = await stages.moderate_input(["hi"])
         # shared: one process (one embedding cache) scores both; per_direction: one each
         assert (inputs.category_scores["pid"] == outputs[0].category_scores["pid"]) == (scanners == "shared")
-        assert len(replica.local._processes()) == (1 if scanners == "shared" else 2)
+        assert len(replica.local.processes()) == (1 if scanners == "shared" else 2)
         input_mod.thresholds = {"harassment": 0.95}  # changed at run time on the deployment
         for _ in range(50):  # a check starts the background re-read; a later one sees the new policy
             if not (await stages.moderate_input(["you idiot"])).flagged:
