@@ -20,6 +20,7 @@ from services.moderation.process import ScannerProcess
 from services.observability.loop_lag import LoopLagMonitor
 from services.observability.metrics import PipelineMetrics
 from services.pipeline.chat import ChatPipeline
+from services.pipeline.errors import ModerationUnavailable
 from services.pipeline.guard import Guard
 from services.pipeline.hooks import answer_hook, audit_hook
 from services.templates import language
@@ -139,7 +140,12 @@ class Router:
         log.info("router reconfigured: streaming=%s guard=%s", self.settings.streaming, self.settings.guard)
 
     async def moderate(self, texts: list[str]) -> list[ModerationVerdict]:
-        return await self.handles["input"].moderate_many.remote(texts)
+        """/v1/moderations, on the InputModeration deployment (it can scale out for this endpoint)."""
+        try:
+            return await self.handles["input"].moderate_many.remote(texts)
+        except Exception as exc:  # replica killed or restarting (ActorUnavailableError, RayActorError)
+            log.warning("/v1/moderations: the moderation stage failed (%r); answering 503", exc)
+            raise ModerationUnavailable() from exc
 
     async def readiness(self) -> dict[str, Any]:
         async def probe(call) -> Any:

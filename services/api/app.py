@@ -26,7 +26,7 @@ from services.config import Settings
 from services.moderation.base import ModerationVerdict
 from services.observability.metrics import PipelineMetrics
 from services.pipeline.chat import ChatPipeline
-from services.pipeline.errors import GenerationUnavailable, InvalidTurn
+from services.pipeline.errors import GenerationUnavailable, InvalidTurn, ModerationUnavailable
 
 
 class Backend(Protocol):
@@ -144,11 +144,13 @@ def _map_pipeline_errors(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: InvalidTurn) -> JSONResponse:
         return error_response(400, exc.message, param=exc.param, code=exc.code)
 
-    @app.exception_handler(GenerationUnavailable)
-    async def _unavailable(_: Request, exc: GenerationUnavailable) -> JSONResponse:
+    async def _unavailable(_: Request, exc: GenerationUnavailable | ModerationUnavailable) -> JSONResponse:
         resp = error_response(503, exc.message, code=exc.code)
         resp.headers["Retry-After"] = "2"
         return resp
+
+    app.add_exception_handler(GenerationUnavailable, _unavailable)
+    app.add_exception_handler(ModerationUnavailable, _unavailable)
 
 
 def api_key_id(token: str) -> str:

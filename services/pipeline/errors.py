@@ -25,3 +25,13 @@ class GenerationUnavailable(PipelineError):
 
     def __init__(self, message: str = "The model is temporarily unavailable. Please retry.", **kw):
         super().__init__(message, **kw)
+
+
+class ModerationUnavailable(PipelineError):
+    """The moderation stage could not score a /v1/moderations call (its replica died or is
+    restarting): a 503 the client may retry, not a 500."""
+
+    code = "moderation_unavailable"
+
+    def __init__(self, message: str = "Moderation is temporarily unavailable. Please retry.", **kw):
+        super().__init__(message, **kw)

@@ -204,6 +204,27 @@ async def test_router_serves_the_api_over_its_handles(router):
         assert ready == {"ready": True, "model_loaded": True, "classifier_loaded": True, "templates": "builtin_fallback"}
 
 
+async def test_moderations_endpoint_answers_503_while_its_replica_is_gone(router):
+    """A /v1/moderations call in flight when InputModeration is killed: a retryable 503 with
+    Retry-After in OpenAI's error shape, not a 500 (the fault suite's input-moderation kill)."""
+    from ray.exceptions import ActorUnavailableError
+
+    from services.api.app import create_app
+
+    replica, _ = router
+
+    class Gone(FakeModerationReplica):
+        async def moderate_many(self, texts):
+            raise ActorUnavailableError("replica gone", None)
+
+    replica.handles["input"] = FakeHandle(Gone())
+    app = create_app(replica)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        resp = await c.post("/v1/moderations", json={"input": ["hello"]})
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "2"
+    assert resp.json()["error"]["code"] == "moderation_unavailable"
+
+
 async def test_router_reconfigure_is_explicit_and_typed(router):
     replica, _ = router
     replica.reconfigure({"streaming": {"mode": "async", "window_chars": 120}, "guard": {"fail_open": True}})
