@@ -18,12 +18,12 @@ Why runs and not tokens: one encoder run reads all ~21 MB of int8 weights, so a 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.bench.prompts import OUT as DISTINCT, SOURCE
+from loadtest.common import load_prompts
+from tools.bench.prompts import OUT as DISTINCT, source_rows
 
 
 @dataclass
@@ -46,15 +46,11 @@ class Meter:
 
 def pairs(n: int, answer_chars: int) -> list[tuple[str, str]]:
     """The first n distinct benchmark prompts with the served model's answer to each."""
-    pool = {line for line in DISTINCT.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")}
+    pool = set(load_prompts(DISTINCT))
     out: dict[str, str] = {}
-    for line in SOURCE.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        request = " ".join(row["request"].split())
-        if request in pool and request not in out and row["answer"].strip():
-            out[request] = row["answer"][:answer_chars]
+    for row in source_rows():
+        if row["request"] in pool and row["request"] not in out and row["answer"].strip():
+            out[row["request"]] = row["answer"][:answer_chars]
     return list(out.items())[:n]
 
 

@@ -23,10 +23,15 @@ OUT = ROOT / "loadtest" / "prompts_distinct.txt"
 MAX_CHARS = 300  # prompts of a chat turn's size; the file is one prompt per line
 
 
+def source_rows() -> list[dict]:
+    """The eval's held-out (request, served model's answer) rows, each request on one line."""
+    rows = [json.loads(line) for line in SOURCE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [{**r, "request": " ".join(r["request"].split())} for r in rows]
+
+
 def candidates() -> list[str]:
     """The eval's held-out requests, one line each, in a fixed order that mixes languages and families."""
-    rows = [json.loads(line) for line in SOURCE.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts = {" ".join(r["request"].split()) for r in rows}
+    texts = {r["request"] for r in source_rows()}
     texts = [t for t in texts if t and len(t) <= MAX_CHARS and not t.startswith("#")]
     return sorted(texts, key=lambda t: hashlib.sha256(t.encode()).hexdigest())
 
