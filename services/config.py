@@ -76,6 +76,12 @@ class GeneratorSettings(BaseModel):
     # API limits on what a request may ask for.
     max_tokens_limit: int = 1024
     default_max_tokens: int = 256
+    # Sampling for a request that leaves temperature / top_p out (one that sets them gets exactly
+    # what it asked for). SmolLM2's model card samples at 0.2 / 0.9; at OpenAI's 1.0 / 1.0 the
+    # 135M model drifts into dark nonsense that no check should have to catch (session 28 in the
+    # README). Set 1.0 / 1.0 for OpenAI's defaults.
+    default_temperature: float = Field(0.2, ge=0.0, le=2.0)
+    default_top_p: float = Field(0.9, gt=0.0, le=1.0)
 
 
 class ModerationSettings(BaseModel):

@@ -39,8 +39,8 @@ def build_turn(body: ChatCompletionRequest, request: Request, settings: Settings
     return ChatTurn(
         messages=[Message(m.role, m.text) for m in msgs],
         max_tokens=max_tokens,
-        temperature=1.0 if body.temperature is None else body.temperature,
-        top_p=1.0 if body.top_p is None else body.top_p,
+        temperature=gen.default_temperature if body.temperature is None else body.temperature,
+        top_p=gen.default_top_p if body.top_p is None else body.top_p,
         stop=stop, seed=body.seed, n=body.n,
         languages=language_preferences(body.language, request.headers.get("accept-language")),
         mode=stream_mode(body, request, settings),

@@ -176,6 +176,16 @@ async def test_n_choices_come_back_each_with_its_index(client):
     assert finishes == {0, 1}
 
 
+async def test_sampling_the_client_leaves_out_comes_from_the_served_model_defaults():
+    stages = FakeStages()
+    app = create_app(FakeBackend(stages, generator={"default_temperature": 0.3, "default_top_p": 0.8}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        for extra in ({}, {"temperature": 0, "top_p": 1.0}, {"temperature": 1.5}):
+            body = {"messages": [{"role": "user", "content": "hi"}], **extra}
+            assert (await c.post("/v1/chat/completions", json=body)).status_code == 200
+    assert [(r.temperature, r.top_p) for r in stages.requests] == [(0.3, 0.8), (0.0, 1.0), (1.5, 0.8)]
+
+
 async def test_a_client_may_not_weaken_moderation_unless_the_operator_allows_it():
     body = {"messages": [{"role": "user", "content": "hi"}], "stream": True, "moderation_mode": "async"}
     app = create_app(FakeBackend(FakeStages()))
