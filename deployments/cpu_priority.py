@@ -6,27 +6,34 @@ from the thread that starts them.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
 from services.config import GeneratorSettings
-from services.generation.cpu_cores import keep_off_engine_cores, thread_ids
+from services.generation.cpu_cores import EngineLoadCores, thread_ids
 
 log = logging.getLogger("ray.serve")
 
 
-def keep_replica_off_engine_cores(settings: GeneratorSettings, role: str) -> None:
-    """For the replica that hosts the engine (whatever launched it): it and vLLM's EngineCore leave
-    the engine's cores to the engine. Only inside a Serve replica (the unit tests build replicas in
-    the pytest process itself) and on a CPU host. Other replicas do not pin themselves: on a
-    cluster they may share no host with the engine; tools/run.sh pins them on one host."""
+def in_replica() -> bool:
+    """Inside a Serve replica (the unit tests build replicas in the pytest process itself)."""
     try:
         from ray import serve
 
         serve.get_replica_context()
     except Exception:  # noqa: BLE001 - not a replica (RayServeException), or no Ray at all
-        return
-    keep_off_engine_cores(settings, role)  # nothing is pinned on a GPU host
+        return False
+    return True
+
+
+def engine_load_cores(settings: GeneratorSettings, role: str) -> contextlib.AbstractContextManager:
+    """For the replica that hosts the engine (whatever launched it): the engine loads on every core
+    (its own are idle until it computes), then the replica and vLLM's EngineCore leave the engine's
+    cores to the engine. Only inside a Serve replica and on a CPU host. Other replicas do not pin
+    themselves: on a cluster they may share no host with the engine; tools/run.sh pins them on one
+    host."""
+    return EngineLoadCores(settings, role) if in_replica() else contextlib.nullcontext()
 
 
 def lower_priority(niceness: int) -> int:

@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from deployments.cpu_priority import keep_replica_off_engine_cores
+from deployments.cpu_priority import engine_load_cores
 from services.config import GeneratorSettings
 from services.generation.engine import VLLMGenerator
 from services.generation.types import GenerationRequest, GenerationStep
@@ -15,9 +15,10 @@ from services.generation.types import GenerationRequest, GenerationStep
 class Generator:
     def __init__(self, settings: GeneratorSettings, engine: VLLMGenerator | None = None):
         self.settings = settings
-        if engine is None:  # vLLM's EngineCore inherits these cores; its worker binds to the engine's own
-            keep_replica_off_engine_cores(settings, "Generator")  # (run.sh pins the rest of a one-host run)
-        self.engine = engine or VLLMGenerator(settings)  # tests pass a fake engine
+        if engine is None:  # tests pass a fake engine
+            with engine_load_cores(settings, "Generator"):  # (run.sh pins the rest of a one-host run)
+                engine = VLLMGenerator(settings)
+        self.engine = engine
         self.requests_started = 0
         self.requests_aborted = 0  # streams that ended before the engine did (client gone, blocked)
         self._aborted: OrderedDict[str, None] = OrderedDict()  # recent abort() ids, bounded

@@ -4,7 +4,7 @@ With `generator.cpu_omp_threads_bind: dedicated` (the default) the engine comput
 `cpu_threads` cores of the host (vLLM's VLLM_CPU_OMP_THREADS_BIND); tools/run.sh starts Ray and
 `serve run` on the other cores, so every replica, the Router's scanner processes and vLLM's
 EngineCore run there, and the Generator replica pins itself (and EngineCore) there whatever
-launched it. Why: left to the scheduler, a moderation check or a relayed token woke up on the engine's
+launched it, once its engine has loaded: the load itself runs on every core (EngineLoadCores). Why: left to the scheduler, a moderation check or a relayed token woke up on the engine's
 core and preempted a decode step while the other core idled; bare vLLM's worker ran 0.95 of a
 core, chatgate's 0.82-0.88 (docs/benchmark.md, experiment G). Any other value is passed to vLLM
 unchanged and pins nothing (`nobind`: the scheduler places everything).
@@ -100,6 +100,79 @@ def keep_off_engine_cores(settings: GeneratorSettings, role: str) -> list[int] |
             continue
     log.info("%s (pid %d) on cores %s; the engine computes on %s", role, os.getpid(), others, engine_cores(settings))
     return others
+
+
+def set_affinity(pid_or_tids: list[int], cores: list[int], only_if: set[int] | None = None) -> int:
+    """Pins the given threads to `cores` (those whose affinity is `only_if`, when given). Returns how
+    many moved; a thread that ended meanwhile or is not ours is skipped."""
+    moved = 0
+    for tid in pid_or_tids:
+        try:
+            if only_if is not None and os.sched_getaffinity(tid) != only_if:
+                continue
+            os.sched_setaffinity(tid, cores)
+            moved += 1
+        except OSError:
+            continue
+    return moved
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes started under `pid`, at any depth (vLLM's EngineCore and its worker)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # the command name may hold spaces and ')'
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def process_threads(pid: int) -> list[int]:
+    try:
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
+class EngineLoadCores:
+    """Context for loading the engine on every core, then keeping the engine's cores to its compute.
+
+    While the engine loads (imports of torch and vLLM in three processes, weights, warm-up), its own
+    cores are idle: after a crash the new replica would otherwise load on the cores that serve the
+    live traffic (the Router, the checks) and take twice as long (docs/faults.md, session 28). On
+    exit the replica and every process it started are pinned off the engine's cores, except the
+    threads vLLM bound there itself (its OMP compute threads), which is the state a replica pinned
+    from the start ends in.
+    """
+
+    def __init__(self, settings: GeneratorSettings, role: str):
+        self.settings, self.role = settings, role
+        self.others = other_cores(settings) if hasattr(os, "sched_setaffinity") else None
+        self.every = host_cores()
+
+    def __enter__(self) -> "EngineLoadCores":
+        if self.others:
+            set_affinity(thread_ids() or [0], self.every)
+            log.info("%s (pid %d) loads the engine on cores %s", self.role, os.getpid(), self.every)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.others:
+            return
+        keep_off_engine_cores(self.settings, self.role)
+        moved = sum(set_affinity(process_threads(child), self.others, only_if=set(self.every))
+                    for child in descendants(os.getpid()))
+        log.info("%s: %d threads of the engine's processes moved to cores %s", self.role, moved, self.others)
 
 
 def main(argv: list[str] | None = None) -> int:

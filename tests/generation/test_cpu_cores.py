@@ -73,3 +73,54 @@ def _pinned_child(conn) -> None:
                          capture_output=True, text=True, check=True).stdout
     seen["grandchild"] = eval(out)  # noqa: S307 - our own subprocess's list literal
     conn.send(seen)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_the_engine_loads_on_every_core_then_its_cores_are_left_to_its_compute():
+    """A replica started off the engine's cores (as tools/run.sh starts it) loads on every core; on
+    leaving, it and the processes it started are moved off the engine's cores, except a thread
+    that bound itself there (vLLM's OMP compute thread)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_loading_child, args=(child,))
+    proc.start()
+    result = parent.recv()
+    proc.join(30)
+    cores = sorted(os.sched_getaffinity(0))
+    assert result["loading"] == result["started_child_while_loading"] == cores
+    assert result["main"] == result["child"] == result["grandchild"] == cores[:-1]
+    assert result["bound"] == cores[-1:]
+
+
+def _loading_child(conn) -> None:
+    import subprocess
+    import sys
+
+    from services.generation.cpu_cores import EngineLoadCores
+
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, cores[:-1])
+    seen: dict = {}
+    sleeper = "import os, subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+    binder = f"import os, time; os.sched_setaffinity(0, {{{cores[-1]}}}); print('bound', flush=True); time.sleep(60)"
+    with EngineLoadCores(GeneratorSettings(cpu_threads=1), "test"):
+        seen["loading"] = sorted(os.sched_getaffinity(0))
+        plain = subprocess.Popen([sys.executable, "-c", sleeper])
+        bound = subprocess.Popen([sys.executable, "-c", binder], stdout=subprocess.PIPE, text=True)
+        bound.stdout.readline()
+        seen["started_child_while_loading"] = sorted(os.sched_getaffinity(plain.pid))
+        for _ in range(100):  # the sleeper's own child
+            kids = cpu_cores.descendants(plain.pid)
+            if kids:
+                break
+            threading.Event().wait(0.05)
+    seen["main"] = sorted(os.sched_getaffinity(0))
+    seen["child"] = sorted(os.sched_getaffinity(plain.pid))
+    seen["grandchild"] = sorted(os.sched_getaffinity(kids[0]))
+    seen["bound"] = sorted(os.sched_getaffinity(bound.pid))
+    for p in (plain, bound):
+        p.kill()
+    os.kill(kids[0], 9)
+    conn.send(seen)
