@@ -37,17 +37,24 @@ def test_other_bind_values_go_to_vllm_as_they_are(monkeypatch):
 def test_every_thread_of_a_process_keeps_off_the_engine_cores():
     """In a child process (pinning the test process would slow every later test): its thread that
     already runs is moved too, and a process it starts afterwards inherits the cores."""
+    result = _in_spawned_child(_pinned_child)
+    cores = sorted(os.sched_getaffinity(0))
+    assert result["returned"] == cores[:-1]
+    assert result["main"] == result["thread"] == result["grandchild"] == cores[:-1]
+
+
+def _in_spawned_child(target) -> dict:
+    """What `target` sends back, run in a fresh process (pinning the test process would slow every
+    later test)."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_pinned_child, args=(child,))
+    proc = ctx.Process(target=target, args=(child,))
     proc.start()
     result = parent.recv()
     proc.join(30)
-    cores = sorted(os.sched_getaffinity(0))
-    assert result["returned"] == cores[:-1]
-    assert result["main"] == result["thread"] == result["grandchild"] == cores[:-1]
+    return result
 
 
 def _pinned_child(conn) -> None:
@@ -80,14 +87,7 @@ def test_the_engine_loads_on_every_core_then_its_cores_are_left_to_its_compute()
     """A replica started off the engine's cores (as tools/run.sh starts it) loads on every core; on
     leaving, it and the processes it started are moved off the engine's cores, except a thread
     that bound itself there (vLLM's OMP compute thread)."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_loading_child, args=(child,))
-    proc.start()
-    result = parent.recv()
-    proc.join(30)
+    result = _in_spawned_child(_loading_child)
     cores = sorted(os.sched_getaffinity(0))
     assert result["loading"] == result["started_child_while_loading"] == cores
     assert result["main"] == result["child"] == result["grandchild"] == cores[:-1]
