@@ -6,7 +6,10 @@ Why a process (docs/benchmark.md, experiments C and D): the Router -> InputModer
 but its Python work (normalising, windows, tokenising) held the GIL of the process that relays every
 token. Here the child does that work; a conversation crosses a pipe in microseconds.
 
-Calls that arrive while the child works go to it together as its next batch (no batching timer).
+Calls that arrive while the child works go to it together as its next batch (no batching timer);
+the child answers each item as soon as it is scored, so the first caller of a batch does not wait
+for the last (a burst of windows that end at the same engine step queues here: session 28).
+An item that raises fails its own caller only.
 A child that dies or hangs fails the calls in flight (the guard then fails them closed) and is
 started again, at most once per `restart_backoff_s`; one that died while idle is started again by
 the next call, which waits for the load.
@@ -18,7 +21,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 log = logging.getLogger("chatgate.moderation")
@@ -66,10 +69,16 @@ def _serve(conn, factory: str, settings_json: str) -> None:
             method, items = conn.recv()
         except (EOFError, OSError):  # the parent is gone
             return
-        try:
-            conn.send((True, getattr(scanner, method)(items)))
-        except Exception as exc:  # noqa: BLE001 - one bad batch must not end the process
-            conn.send((False, f"{method} failed: {exc!r}"))
+        score = getattr(scanner, method)
+        for item in items:  # one reply per item, sent as soon as it is scored
+            try:
+                reply = (True, score([item])[0])
+            except Exception as exc:  # noqa: BLE001 - one bad item must not end the process
+                reply = (False, f"{method} failed: {exc!r}")
+            try:
+                conn.send(reply)
+            except (BrokenPipeError, OSError):  # the parent is gone
+                return
 
 
 class _Child:
@@ -84,7 +93,8 @@ class _Child:
         child_conn.close()
         self.loaded = False
 
-    def call(self, method: str, items: list, timeout_s: float) -> list:
+    def call(self, method: str, items: list, timeout_s: float, deliver: Callable[[int, bool, Any], None]) -> None:
+        """Sends a batch; `deliver(i, ok, value)` gets item i's reply as soon as the child sends it."""
         if not self.loaded:  # the first call waits for the load (the child's first message)
             ok, value = self._reply(timeout_s)
             if not ok:
@@ -94,10 +104,8 @@ class _Child:
             self.conn.send((method, items))
         except (BrokenPipeError, OSError) as exc:
             raise ScannerUnavailable(f"scanner process died (exit code {self.proc.exitcode})") from exc
-        ok, value = self._reply(timeout_s)
-        if not ok:
-            raise ScanFailed(value)
-        return value
+        for i in range(len(items)):
+            deliver(i, *self._reply(timeout_s))
 
     def _reply(self, timeout_s: float) -> tuple[bool, Any]:
         try:
@@ -161,10 +169,15 @@ class ScannerProcess:
                     await self._run(method, batch)
 
     async def _run(self, method: str, batch: list[tuple[Any, asyncio.Future]]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def deliver(i: int, ok: bool, value: Any) -> None:  # from the call's thread, per item
+            loop.call_soon_threadsafe(_settle, batch[i][1], ok, value)
+
         try:
             child = self._ready_child()
-            results = await asyncio.to_thread(child.call, method, [item for item, _ in batch], self.call_timeout_s)
-        except Exception as exc:  # noqa: BLE001 - every caller in the batch gets it
+            await asyncio.to_thread(child.call, method, [item for item, _ in batch], self.call_timeout_s, deliver)
+        except Exception as exc:  # noqa: BLE001 - every caller in the batch not yet answered gets it
             if isinstance(exc, ScannerUnavailable) and self._child is not None:
                 log.warning("scanner process failed (%s); it is started again", exc)
                 self._child.kill()
@@ -172,10 +185,6 @@ class ScannerProcess:
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
-            return
-        for (_, fut), result in zip(batch, results):
-            if not fut.done():
-                fut.set_result(result)
 
     def _ready_child(self) -> _Child:
         if self._child is not None and not self._child.alive():
@@ -191,3 +200,13 @@ class ScannerProcess:
             self._child = _Child(self.factory, self.settings_json)
             self.restarts += 1
         return self._child
+
+
+def _settle(future: asyncio.Future, ok: bool, value: Any) -> None:
+    """One item's reply to its caller (unless the caller gave up meanwhile)."""
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(ScanFailed(value))

@@ -1,6 +1,6 @@
 """A scanner the scanner-process tests start in a child process (importable there by name).
 
-Each score row carries the size of the batch it came in, and some texts misbehave on purpose."""
+Each score row carries the child's pid, and some texts misbehave on purpose."""
 from __future__ import annotations
 
 import os
@@ -8,20 +8,22 @@ import time
 
 
 class FakeScanner:
-    def _row(self, text: str, batch: int) -> dict[str, float]:
+    def _row(self, text: str) -> dict[str, float]:
         if "crash" in text:
             os._exit(3)
         if "hang" in text:
             time.sleep(60)
+        if "slow" in text:
+            time.sleep(0.5)
         if "boom" in text:
             raise ValueError("boom")
-        return {"harassment": 0.9 if "idiot" in text else 0.1, "batch": float(batch), "pid": float(os.getpid())}
+        return {"harassment": 0.9 if "idiot" in text else 0.1, "pid": float(os.getpid())}
 
     def scan_inputs(self, conversations):
-        return [self._row(" ".join(c), len(conversations)) for c in conversations]
+        return [self._row(" ".join(c)) for c in conversations]
 
     def scan_answers(self, pairs):
-        return [self._row(f"{request} {answer}", len(pairs)) for request, answer in pairs]
+        return [self._row(f"{request} {answer}") for request, answer in pairs]
 
 
 def make(settings_json: str) -> FakeScanner:
