@@ -87,26 +87,11 @@ def thread_ids() -> list[int]:
         return []
 
 
-def keep_off_engine_cores(settings: GeneratorSettings, role: str) -> list[int] | None:
-    """Pin every thread of this process (and so the processes it starts later) to the cores the
-    engine does not compute on."""
-    others = other_cores(settings)
-    if not others or not hasattr(os, "sched_setaffinity"):
-        return None
-    for tid in thread_ids() or [0]:
-        try:
-            os.sched_setaffinity(tid, others)
-        except OSError:  # the thread ended meanwhile, or the core is not ours to use
-            continue
-    log.info("%s (pid %d) on cores %s; the engine computes on %s", role, os.getpid(), others, engine_cores(settings))
-    return others
-
-
-def set_affinity(pid_or_tids: list[int], cores: list[int], only_if: set[int] | None = None) -> int:
-    """Pins the given threads to `cores` (those whose affinity is `only_if`, when given). Returns how
-    many moved; a thread that ended meanwhile or is not ours is skipped."""
+def set_affinity(tids: list[int], cores: list[int], only_if: set[int] | None = None) -> int:
+    """Pins the given threads to `cores` (only those whose affinity is `only_if`, when given).
+    Returns how many moved; a thread that ended meanwhile or is not ours is skipped."""
     moved = 0
-    for tid in pid_or_tids:
+    for tid in tids:
         try:
             if only_if is not None and os.sched_getaffinity(tid) != only_if:
                 continue
@@ -117,31 +102,28 @@ def set_affinity(pid_or_tids: list[int], cores: list[int], only_if: set[int] | N
     return moved
 
 
-def descendants(pid: int) -> list[int]:
-    """The processes started under `pid`, at any depth (vLLM's EngineCore and its worker)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+def keep_off_engine_cores(settings: GeneratorSettings, role: str) -> list[int] | None:
+    """Pin every thread of this process (and so the processes it starts later) to the cores the
+    engine does not compute on."""
+    others = other_cores(settings)
+    if not others or not hasattr(os, "sched_setaffinity"):
+        return None
+    set_affinity(thread_ids() or [0], others)
+    log.info("%s (pid %d) on cores %s; the engine computes on %s", role, os.getpid(), others, engine_cores(settings))
+    return others
+
+
+def descendant_threads() -> list[int]:
+    """The threads of every process this one started, at any depth (vLLM's EngineCore and its worker)."""
+    import psutil  # vLLM's own dependency: this runs only where an engine loads
+
+    tids = []
+    for child in psutil.Process().children(recursive=True):
         try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # ended meanwhile
+            tids += [t.id for t in child.threads()]
+        except psutil.Error:  # ended meanwhile
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # the command name may hold spaces and ')'
-        parents.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        found += children
-        todo += children
-    return found
-
-
-def process_threads(pid: int) -> list[int]:
-    try:
-        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-    except OSError:
-        return []
+    return tids
 
 
 class EngineLoadCores:
@@ -170,8 +152,7 @@ class EngineLoadCores:
         if not self.others:
             return
         keep_off_engine_cores(self.settings, self.role)
-        moved = sum(set_affinity(process_threads(child), self.others, only_if=set(self.every))
-                    for child in descendants(os.getpid()))
+        moved = set_affinity(descendant_threads(), self.others, only_if=set(self.every))
         log.info("%s: %d threads of the engine's processes moved to cores %s", self.role, moved, self.others)
 
 

@@ -98,6 +98,8 @@ def _loading_child(conn) -> None:
     import subprocess
     import sys
 
+    import psutil
+
     from services.generation.cpu_cores import EngineLoadCores
 
     cores = sorted(os.sched_getaffinity(0))
@@ -112,7 +114,7 @@ def _loading_child(conn) -> None:
         bound.stdout.readline()
         seen["started_child_while_loading"] = sorted(os.sched_getaffinity(plain.pid))
         for _ in range(100):  # the sleeper's own child
-            kids = cpu_cores.descendants(plain.pid)
+            kids = [k.pid for k in psutil.Process(plain.pid).children()]
             if kids:
                 break
             threading.Event().wait(0.05)
