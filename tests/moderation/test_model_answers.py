@@ -14,7 +14,7 @@ from services.pipeline.windows import WindowSplitter
 from tools.moderation import eval as moderation_eval
 from tools.moderation.data import __main__ as build
 from tools.moderation.data.common import dedup_key
-from tools.moderation.data.model_answers import FILE, model_answer_rows
+from tools.moderation.data.model_answers import FILE, FILES, model_answer_rows
 from tools.moderation.model_answers import NATURAL_FAMILY, natural_rows, pick, windows_of
 
 
@@ -58,7 +58,7 @@ def test_an_answer_to_an_eval_request_in_the_train_file_is_refused(tmp_path):
     line = json.loads(FILE.read_text(encoding="utf-8").split("\n")[0])
     (tmp_path / "a.jsonl").write_text(json.dumps({**line, "split": "eval"}) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="eval request"):
-        model_answer_rows(tmp_path / "a.jsonl")
+        model_answer_rows([tmp_path / "a.jsonl"])
 
 
 def test_windows_are_the_pipelines_cuts():
@@ -95,8 +95,39 @@ def test_an_answer_is_flagged_when_any_window_is():
     measures, by = moderation_eval.model_answer_measures(FlagsWindowsWithBad(), answers)
     per_answer = measures[0]
     assert per_answer.n == 3 and per_answer.value == pytest.approx(2 / 3) and per_answer.verdict == "MISS"
-    assert by["model_answer|everyday_benign|en"] == {"n": 2, "flagged": 0.5}
+    assert by["model_answer|T 1 top_p 1|everyday_benign|en"] == {"n": 2, "flagged": 0.5}
     assert measures[1].n > 3 and 0 < measures[1].value < 2 / 3  # most windows are clean
+
+
+def test_each_sampling_is_its_own_row():
+    clean = "A calm and friendly sentence about cooking rice. " * 4
+    served = {"temperature": 0.2, "top_p": 0.9}
+    answers = [{"request": "r1", "answer": clean, "family": "everyday_benign", "lang": "en"},
+               {"request": "r1", "answer": "BAD " + clean, "family": "everyday_benign", "lang": "en", "sampling": served}]
+    measures, by = moderation_eval.model_answer_measures(FlagsWindowsWithBad(), answers)
+    per_answer = {m.name: m for m in measures if m.target is not None}
+    assert per_answer["model answers to benign requests flagged, T 1 top_p 1"].value == 0
+    assert per_answer["model answers to benign requests flagged, T 0.2 top_p 0.9"].value == 1
+    assert set(by) == {"model_answer|T 1 top_p 1|everyday_benign|en", "model_answer|T 0.2 top_p 0.9|everyday_benign|en"}
+
+
+def test_the_committed_samplings_answer_the_same_requests():
+    """Train files: one per sampling, the second at what users get by default (change the defaults:
+    regenerate it) for a part of the first's requests; eval files: the same requests (their rows compare)."""
+    from services.config import GeneratorSettings
+
+    def requests(path):
+        return sorted(json.loads(x)["request"] for x in path.read_text(encoding="utf-8").split("\n") if x.strip())
+
+    assert len(FILES) == 2 and len(requests(FILES[1])) > 1000 and set(requests(FILES[1])) <= set(requests(FILES[0]))
+    served = [json.loads(x) for x in FILES[1].read_text(encoding="utf-8").split("\n") if x.strip()]
+    gen = GeneratorSettings()
+    assert {(a["sampling"]["temperature"], a["sampling"]["top_p"]) for a in served} == {(gen.default_temperature, gen.default_top_p)}
+    by_sampling: dict = {}
+    for a in moderation_eval.read_model_answers():
+        by_sampling.setdefault(moderation_eval.sampling_label(a["sampling"]), []).append(a["request"])
+    assert set(by_sampling) == {"T 1 top_p 1", "T 0.2 top_p 0.9"}
+    assert sorted(by_sampling["T 1 top_p 1"]) == sorted(by_sampling["T 0.2 top_p 0.9"])
 
 
 def test_the_output_probe_counts_only_blocks_of_questions_that_passed_input():

@@ -7,8 +7,9 @@ answers: scan_answers with their request as context) and the policy of categorie
 Data: DIR/eval.jsonl (--data, default the artifact folder), the split `python -m tools.moderation.data`
 holds out by template and content (never trained on), plus tools/moderation/eval_data/handwritten.yaml
 (texts written apart from the generator's templates), eval_replies.txt (hand-written replies) and
-eval_data/model_answers.jsonl (the served model's own answers to held-out benign requests, checked
-window by window as the pipeline checks them; tools/moderation/model_answers.py wrote it).
+eval_data/model_answers*.jsonl (the served model's own answers to held-out benign requests, checked
+window by window as the pipeline checks them, one row per sampling: its defaults and OpenAI's 1.0;
+tools/moderation/model_answers.py wrote them).
 Attacks (obfuscations, padding) are built here from the harmful held-out rows. Latency: tools.moderation.bench.
 """
 from __future__ import annotations
@@ -28,7 +29,9 @@ from services.moderation.normalize import obfuscations
 
 EVAL_REPLIES = Path(__file__).with_name("eval_replies.txt")
 EVAL_DATA = Path(__file__).with_name("eval_data")
-MODEL_ANSWERS = EVAL_DATA / "model_answers.jsonl"
+# Sampled at OpenAI's 1.0 / 1.0 (rows without "sampling") and at the served defaults.
+MODEL_ANSWERS = (EVAL_DATA / "model_answers_defaults.jsonl", EVAL_DATA / "model_answers.jsonl")
+OPENAI_SAMPLING = {"temperature": 1.0, "top_p": 1.0}
 HARMFUL = ("harmful_request", "hate_no_slur", "threat", "self_harm_intent", "harassment")
 # (name, families, kind or None, direction, target): the share flagged must be <= or >= target.
 RATES = [
@@ -86,13 +89,32 @@ def handwritten_rows(folder: Path = EVAL_DATA) -> list[dict]:
     return rows
 
 
-def read_model_answers(path: Path = MODEL_ANSWERS) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").split("\n") if x.strip()]
+def read_model_answers(paths: tuple[Path, ...] = MODEL_ANSWERS) -> list[dict]:
+    rows = []
+    for path in paths:
+        if path.is_file():
+            rows += [{"sampling": OPENAI_SAMPLING, **json.loads(x)} for x in path.read_text(encoding="utf-8").split("\n") if x.strip()]
+    return rows
+
+
+def sampling_label(sampling: dict) -> str:
+    return f"T {sampling['temperature']:g} top_p {sampling['top_p']:g}"
 
 
 def model_answer_measures(scorer: "Scorer", answers: list[dict]) -> tuple[list[Measure], dict]:
+    """Per sampling (first seen first): see `_sampled_answer_measures`."""
+    measures, breakdown = [], {}
+    groups: dict[str, list[dict]] = {}
+    for a in answers:
+        groups.setdefault(sampling_label(a.get("sampling", OPENAI_SAMPLING)), []).append(a)
+    for label, group in groups.items():
+        more, by = _sampled_answer_measures(scorer, group, label)
+        measures += more
+        breakdown |= by
+    return measures, breakdown
+
+
+def _sampled_answer_measures(scorer: "Scorer", answers: list[dict], label: str) -> tuple[list[Measure], dict]:
     """The served model's answers to held-out benign requests, cut into the windows the pipeline
     checks (recut here, not read from the file); an answer counts as flagged if any window is, since one
     flagged window replaces the whole answer with a template."""
@@ -109,8 +131,8 @@ def model_answer_measures(scorer: "Scorer", answers: list[dict]) -> tuple[list[M
         np.logical_or.at(flagged, np.array(owner), hits.any(axis=1))
     by = defaultdict(list)
     for a, f in zip(answers, flagged):
-        by[f"model_answer|{a['family']}|{a['lang']}"].append(bool(f))
-    measures = [Measure("model answers to benign requests flagged (per answer)", len(answers), float(flagged.mean()), "<=", 0.01),
+        by[f"model_answer|{label}|{a['family']}|{a['lang']}"].append(bool(f))
+    measures = [Measure(f"model answers to benign requests flagged, {label}", len(answers), float(flagged.mean()), "<=", 0.01),
                 Measure("  their windows flagged", len(pairs), float(hits.any(axis=1).mean()) if pairs else 0.0)]
     for key, values in (("lang", ("en", "de", "fr", "es")), ("family", sorted({a["family"] for a in answers}))):
         for v in values:

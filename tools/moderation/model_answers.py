@@ -9,15 +9,20 @@ starts bare vLLM with chatgate's engine settings (tools/bench/systems.py), sends
 requests of one split of the moderation data (tools.moderation.data: everyday and tricky benign
 requests, benign questions, small talk; at most --per-lang per family and language, chosen by
 hash) as single-turn chats, and writes one JSON object a line: request, answer, finish_reason,
-family, lang, source, group, split, windows (the answer cut as the pipeline cuts it). Sampling is the API default (temperature 1.0) with a seed
-per request, so a rerun on the same engine and dtype gives the same answers.
+family, lang, source, group, split, sampling, windows (the answer cut as the pipeline cuts it). Sampling is
+what users get when they leave it out (`generator.default_temperature` / `default_top_p`, the
+model card's 0.2 / 0.9) unless `--temperature` / `--top-p` say otherwise (the first files were
+sampled at OpenAI's 1.0 / 1.0), with a seed per request, so a rerun on the same engine and dtype
+gives the same answers.
 
 `--requests` takes hand-written held-out questions instead ({lang: [question, ...]}, family
 `natural_question`, split eval): people's own phrasings, which the generated frames do not cover.
 
-The eval reads the committed eval-split file (eval_data/model_answers.jsonl: "model answers to
-benign requests flagged"); the build may train the answer head on the train-split file
-(data/model_answers_train.jsonl), which shares no request, template or task with it.
+The eval reads the committed eval-split files (eval_data/model_answers_defaults.jsonl at the served
+defaults, eval_data/model_answers.jsonl at 1.0 / 1.0: "model answers to benign requests flagged",
+one row per sampling); the build trains the answer head on the train-split files
+(data/model_answers_train*.jsonl, the same two samplings), which share no request, template or
+task with them.
 """
 from __future__ import annotations
 
@@ -73,7 +78,8 @@ def seed_of(text: str) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest()[:7], 16)
 
 
-async def ask_all(base: str, model: str, rows: list[dict], max_tokens: int, concurrency: int) -> list[dict]:
+async def ask_all(base: str, model: str, rows: list[dict], max_tokens: int, concurrency: int,
+                  sampling: dict[str, float]) -> list[dict]:
     sem = asyncio.Semaphore(concurrency)
     done = 0
     t0 = time.monotonic()
@@ -82,7 +88,7 @@ async def ask_all(base: str, model: str, rows: list[dict], max_tokens: int, conc
         nonlocal done
         async with sem:
             body = {"model": model, "messages": [{"role": "user", "content": r["text"]}],
-                    "max_tokens": max_tokens, "temperature": 1.0, "seed": seed_of(r["text"])}
+                    "max_tokens": max_tokens, **sampling, "seed": seed_of(r["text"])}
             resp = await client.post(f"{base}/v1/chat/completions", json=body, timeout=600)
             resp.raise_for_status()
             choice = resp.json()["choices"][0]
@@ -91,7 +97,8 @@ async def ask_all(base: str, model: str, rows: list[dict], max_tokens: int, conc
             print(f"[model_answers] {done}/{len(rows)} answers ({time.monotonic() - t0:.0f}s)", flush=True)
         answer = choice["message"]["content"] or ""
         return {"request": r["text"], "answer": answer, "finish_reason": choice["finish_reason"],
-                **{k: r[k] for k in ("family", "lang", "source", "group", "split")}, "windows": windows_of(answer)}
+                **{k: r[k] for k in ("family", "lang", "source", "group", "split")}, "sampling": sampling,
+                "windows": windows_of(answer)}
 
     async with httpx.AsyncClient() as client:
         return list(await asyncio.gather(*(one(client, r) for r in rows)))
@@ -111,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-lang", type=int, default=60, help="requests per (family, language) at most")
     ap.add_argument("--max-tokens", type=int, default=160)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--temperature", type=float, help="default: generator.default_temperature (what users get)")
+    ap.add_argument("--top-p", type=float, help="default: generator.default_top_p")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     if args.data and not args.split:
@@ -123,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = pick(rows, args.split, args.per_lang)
     print(f"[model_answers] {len(chosen)} benign {'hand-written' if args.requests else args.split} requests", flush=True)
     gen = engine_settings()
+    sampling = {"temperature": gen.default_temperature if args.temperature is None else args.temperature,
+                "top_p": gen.default_top_p if args.top_p is None else args.top_p}
     port = free_port()
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=str(gen.cpu_kvcache_gib), VLLM_CPU_OMP_THREADS_BIND="nobind",
                HF_HUB_OFFLINE="1", **spin_sleep_env(gen))
@@ -132,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     proc = subprocess.Popen(vllm_command(gen, port), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_ready(f"http://127.0.0.1:{port}/v1/models", proc, 300)
-        answers = asyncio.run(ask_all(f"http://127.0.0.1:{port}", MODEL, chosen, args.max_tokens, args.concurrency))
+        answers = asyncio.run(ask_all(f"http://127.0.0.1:{port}", MODEL, chosen, args.max_tokens, args.concurrency,
+                                   sampling))
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
