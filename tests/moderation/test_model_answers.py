@@ -116,11 +116,8 @@ def test_the_committed_samplings_answer_the_same_requests():
     regenerate it) for a part of the first's requests; eval files: the same requests (their rows compare)."""
     from services.config import GeneratorSettings
 
-    def requests(path):
-        return sorted(json.loads(x)["request"] for x in path.read_text(encoding="utf-8").split("\n") if x.strip())
-
-    assert len(FILES) == 2 and len(requests(FILES[1])) > 1000 and set(requests(FILES[1])) <= set(requests(FILES[0]))
-    served = [json.loads(x) for x in FILES[1].read_text(encoding="utf-8").split("\n") if x.strip()]
+    first, served = (moderation_eval.read_model_answers((f,)) for f in FILES)  # any JSONL of answers
+    assert len(FILES) == 2 and len(served) > 1000 and {a["request"] for a in served} <= {a["request"] for a in first}
     gen = GeneratorSettings()
     assert {(a["sampling"]["temperature"], a["sampling"]["top_p"]) for a in served} == {(gen.default_temperature, gen.default_top_p)}
     by_sampling: dict = {}
