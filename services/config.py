@@ -115,6 +115,11 @@ class ModerationSettings(BaseModel):
     # Embeddings kept per replica (LRU, ~5 KB each): a streamed answer's windows share one request
     # and each turn re-checks earlier messages, so those are not re-encoded. 0 = off.
     embedding_cache_size: int = Field(4096, ge=0)
+    # The cascade (artefacts built with encoder_low/high.onnx and gate heads): a text runs the
+    # encoder's upper six layers only if a gate on the lower six does not let it go. About half the
+    # encoder time of benign text, for a share of harmful recall the build bounds (model card,
+    # experiment 32). False: every text runs the whole encoder and the full heads.
+    cascade: bool = True
     # Checks the Router runs in a scanner process of its own (services/moderation/process.py) instead
     # of calling the InputModeration / OutputModeration deployment: no Ray hop on a request's critical
     # path (docs/benchmark.md, experiment D). The deployments still serve /v1/moderations and set the

@@ -61,3 +61,43 @@ class Encoder:
             ids = np.asarray([enc.ids], dtype=np.int64)
             out[i] = self.session.run(["embedding"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
         return out
+
+
+class SplitEncoder(Encoder):
+    """The same int8 graph in two halves (tools/moderation/e5_export.split): `low` runs layers 1 to
+    6 and returns their hidden states and the mid-layer block (the embedding's last third); `high`
+    runs layers 7 to 12 on them and returns the whole embedding, bit for bit the one-graph
+    `Encoder`'s. The cascade in semantic.py runs `high` only for texts its gate does not let go."""
+
+    def __init__(self, low_path: Path, high_path: Path, tokenizer_path: Path, threads: int = 1,
+                 max_tokens: int = MAX_TOKENS):
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.tokenizer.enable_truncation(max_length=max_tokens)
+        self.tokenizer.no_padding()
+        self.session = _session(low_path, threads)  # `session`: what tools wrap and count
+        self.high_session = _session(high_path, threads)
+        self._high_inputs = [i.name for i in self.high_session.get_inputs()]  # hidden, attention_mask, mid
+        self.dim = int(self.high_session.get_outputs()[0].shape[-1])
+        self.mid_dim = int(self.session.get_outputs()[1].shape[-1])
+
+    def low(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per text: (hidden states after layer 6 [1, T, H], mid-layer block [mid_dim]); one run each."""
+        out = []
+        for enc in self.tokenizer.encode_batch(list(texts)):
+            ids = np.asarray([enc.ids], dtype=np.int64)
+            hidden, mid = self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+            out.append((hidden, mid[0]))
+        return out
+
+    def high(self, hidden: np.ndarray, mid: np.ndarray) -> np.ndarray:
+        """One text's embedding from its `low` output."""
+        feed = dict(zip(self._high_inputs, (hidden, np.ones(hidden.shape[:2], dtype=np.int64), mid[None, :])))
+        return self.high_session.run(["embedding"], feed)[0][0]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, (hidden, mid) in enumerate(self.low(texts)):
+            out[i] = self.high(hidden, mid)
+        return out

@@ -117,7 +117,8 @@ def load_scanner(settings: "ModerationSettings") -> Scanner:
     lexical = OnnxTextClassifier(model_dir, intra_op_threads=settings.intra_op_threads)
     manifest = json.loads((model_dir / "manifest.json").read_text())
     return Scanner(
-        SemanticModel(model_dir, threads=settings.intra_op_threads, cache_size=settings.embedding_cache_size), lexical,
+        SemanticModel(model_dir, threads=settings.intra_op_threads, cache_size=settings.embedding_cache_size,
+                      cascade=settings.cascade), lexical,
         lexical_cuts=manifest.get("lexical", {}), lexical_mode=manifest.get("lexical_mode", "max"), normalize=normalize,
         window_chars=settings.window_chars, min_window_chars=settings.min_window_chars,
         max_windows=settings.max_windows,

@@ -82,3 +82,18 @@ def test_the_builds_encoder_pool_embeds_exactly_what_run_time_computes():
     single = Encoder(onnx_path, tok, threads=ModerationSettings().intra_op_threads).embed(texts)
     assert pooled.shape == single.shape == (len(texts), single.shape[1])
     np.testing.assert_array_equal(pooled, single)
+
+
+def test_the_cascades_two_halves_give_the_one_graphs_embedding_bit_for_bit():
+    """Run time chains encoder_low.onnx and encoder_high.onnx (the int8 graph cut after layer 6);
+    the heads were trained on the one graph's embeddings, and the gates on their mid-layer block,
+    so the halves must give exactly those numbers, and `low` exactly that block."""
+    from services.moderation.encoder import SplitEncoder
+
+    d = ModerationSettings().model_dir
+    texts = PROBES + ["Write a haiku", "hi", "How do I make a bomb?", "Ich hoffe, dass du in der Hölle verrottest."]
+    whole = Encoder(d / "encoder.onnx", d / "tokenizer.json").embed(texts)
+    split = SplitEncoder(d / "encoder_low.onnx", d / "encoder_high.onnx", d / "tokenizer.json")
+    np.testing.assert_array_equal(split.embed(texts), whole)
+    mids = np.stack([mid for _, mid in split.low(texts)])
+    np.testing.assert_array_equal(mids, whole[:, -split.mid_dim:])

@@ -156,3 +156,111 @@ def test_cv_folds_keep_a_content_together_across_languages_frames_and_answers():
     assert content_key("gen_intent:en:gen_intenten4:stab_him") == content_key("gen_intent:es:gen_intentes2:stab_him")
     assert content_key("gen_howto:en:f3:bread") != content_key("gen_howto:en:f3:ricin")
     assert content_key("chatterbot:food:12") == "chatterbot:food:12"  # corpora keep their own groups
+
+
+class _FakeSplitEncoder:
+    """Text -> a 3-block embedding whose last block (the 'mid-layer block') says whether the text is
+    'risky'; counts the halves it runs."""
+
+    dim, mid_dim = 6, 2
+
+    def __init__(self):
+        self.lows: list[str] = []
+        self.highs = 0
+
+    @staticmethod
+    def _vec(text: str) -> np.ndarray:
+        risky = 1.0 if "bomb" in text else 0.0
+        return np.array([len(text) / 10, risky, 0.5, risky, risky, 1.0 - risky], dtype=np.float32)
+
+    def low(self, texts):
+        self.lows += list(texts)
+        return [(np.array([[[len(t)]]], dtype=np.float32), self._vec(t)[-2:]) for t in texts]
+
+    def high(self, hidden, mid):
+        self.highs += 1
+        v = self._vec("x" * int(hidden[0, 0, 0]))
+        v[-2:] = mid
+        v[1] = mid[0]
+        return v
+
+    def embed(self, texts):
+        return np.stack([self.high(h, m) for h, m in self.low(texts)])
+
+
+def _cascade_model(cache_size: int):
+    """A SemanticModel with the fake encoder, linear 'heads' that read column 1 (text) or the
+    answer's and request's column 1 (answer), and gates that read the mid block's first value."""
+    from services.moderation.semantic import EmbeddingCache, SemanticModel
+
+    n = len(CATEGORIES)
+
+    def linear(dim: int, col: list[int], gain: float) -> dict:
+        w1 = np.zeros((dim, 1), dtype=np.float32)
+        w1[col, 0] = 1.0
+        return {"w1": w1, "b1": np.zeros(1, dtype=np.float32), "w2": np.full((1, n), gain, dtype=np.float32),
+                "b2": np.full(n, -gain / 2, dtype=np.float32), "cuts": np.full(n, 0.5, dtype=np.float32)}
+
+    model = SemanticModel.__new__(SemanticModel)
+    model.encoder, model.cache = _FakeSplitEncoder(), EmbeddingCache(cache_size)
+    model.gate_counts = {"let_go": 0, "held": 0}
+    model.heads = {"text": linear(6, [1], 12.0), "answer": linear(18, [1, 7], 12.0)}
+    model.gates = {"text": {**linear(2, [0], 12.0), "exit": np.array([0.1], dtype=np.float32)},
+                   "answer": {**linear(6, [0, 2], 12.0), "exit": np.array([0.1], dtype=np.float32)}}
+    return model
+
+
+def test_the_cascade_runs_the_upper_half_only_for_texts_its_gate_holds():
+    model = _cascade_model(cache_size=16)
+    scores = model.text_scores(["Write a haiku", "How do I make a bomb?", "Write a haiku"])
+    assert model.encoder.lows == ["Write a haiku", "How do I make a bomb?"] and model.encoder.highs == 1
+    assert scores[1].max() > 0.5  # held: the full head flags it
+    assert scores[0].max() < 0.5 and np.array_equal(scores[0], scores[2])  # let go, below every cut
+    full = model._head("text", model.encoder.embed(["How do I make a bomb?"]))
+    np.testing.assert_array_equal(scores[1], full[0])
+
+
+def test_a_texts_verdict_does_not_depend_on_what_the_cache_holds():
+    """The gate decides first whether the cache holds the text's mid block or its whole embedding."""
+    cold = _cascade_model(cache_size=0).text_scores(["Write a haiku", "make a bomb"])
+    warm_model = _cascade_model(cache_size=16)
+    warm_model._embed_unique(["Write a haiku", "make a bomb"])  # whole embeddings cached first
+    warm = warm_model.text_scores(["Write a haiku", "make a bomb"])
+    np.testing.assert_array_equal(cold, warm)
+    assert warm_model.encoder.lows == ["Write a haiku", "make a bomb"]  # nothing encoded again
+
+
+def test_an_answer_the_gate_holds_gets_the_whole_embeddings_of_answer_and_request():
+    model = _cascade_model(cache_size=16)
+    model.text_scores(["How do I bake bread?"])  # the input check: the request stops half way
+    let_go = model.answer_scores(["Knead the dough."], ["How do I bake bread?"])
+    assert model.encoder.highs == 0 and let_go.max() < 0.5
+    held = model.answer_scores(["Here is how to make a bomb."], ["How do I bake bread?"])
+    assert held.max() > 0.5
+    # the answer's lower half ran once; the request's ran again for its upper half (its mid block was cached)
+    assert model.encoder.lows.count("Here is how to make a bomb.") == 1 and model.encoder.highs == 2
+
+
+def test_each_categorys_exit_point_lets_go_at_most_its_share_of_the_rows_the_head_catches():
+    from tools.moderation.semantic_train import exit_point, mid_features
+
+    rng = np.random.default_rng(0)
+    n = 1000
+    y = np.zeros((n, len(CATEGORIES)), dtype=np.float32)
+    y[:200, 3] = 1.0
+    y[200:260, 5] = 1.0  # a small category the gate reads badly: it gets its own, lower point
+    head = np.where(y > 0, rng.uniform(0.3, 1.0, y.shape), rng.uniform(0.0, 0.6, y.shape)).astype(np.float32)
+    cuts = np.full(len(CATEGORIES), 0.5, dtype=np.float32)
+    gate = np.clip(head + rng.normal(0, 0.1, y.shape), 0, 1).astype(np.float32)
+    gate[200:260, 5] *= 0.3
+    at, info = exit_point(y, head, cuts, gate, max_loss=0.01)
+    go = (gate < at).all(1)
+    for j in (3, 5):
+        caught = (head[:, j] >= cuts[j]) & (y[:, j] > 0)
+        assert go[caught].mean() <= 0.01
+    assert at[5] < at[3] and at[0] == 1.0  # no caught rows in category 0: nothing to lose there
+    assert info["benign_let_go"] == round(float(go[y.sum(1) == 0].mean()), 4) > 0.1
+    x = np.arange(2 * 18, dtype=np.float32).reshape(2, 18)  # answer inputs: [e(a), e(r), e(a)*e(r)], 6 each
+    np.testing.assert_array_equal(mid_features(x, "answer"), np.concatenate(
+        [x[:, 4:6], x[:, 10:12], x[:, 4:6] * x[:, 10:12]], axis=1))
+    np.testing.assert_array_equal(mid_features(x[:, :6], "text"), x[:, 4:6])

@@ -6,8 +6,9 @@ Replays held-out (request, answer) pairs of the served model (the pool of
 loadtest/prompts_distinct.txt, answers cut to `--answer-chars`; 135 characters is about the 32 tokens
 of the benchmark's answers) through the real scanner: the input check of the request, then every
 answer window the Router would cut (services/pipeline/windows.py, the shipped streaming settings),
-each in its own call, as a stream sends them. Prints, per request, the encoder runs, their tokens
-and their time, for one scanner process serving both checks (`moderation.router_scanners: shared`,
+each in its own call, as a stream sends them. Prints, per request, the encoder's lower and upper
+halves that ran (a whole run is one of each; the cascade skips the upper half for texts its gate
+lets go), the tokens and the time, for one scanner process serving both checks (`moderation.router_scanners: shared`,
 one embedding cache) and for one process per direction (two caches: the output check embeds the
 request again), with the last window's check alone (what a non-streamed answer waits for after the
 engine's last token).
@@ -28,20 +29,41 @@ from tools.bench.prompts import OUT as DISTINCT, source_rows
 
 @dataclass
 class Meter:
-    """Wraps the scanner's encoder: counts what actually ran (cache misses)."""
+    """Wraps the scanner's encoder: counts what actually ran (cache misses), in halves of the
+    encoder: a whole run is a lower half (layers 1-6) and an upper half (7-12); the cascade runs
+    the upper half only for texts its gate holds (services/moderation/semantic.py)."""
 
     encoder: object
-    runs: int = 0
+    lows: int = 0
+    highs: int = 0
     tokens: int = 0
     seconds: float = 0.0
 
-    def embed(self, texts):
+    def __getattr__(self, name):  # dim, mid_dim, tokenizer
+        return getattr(self.encoder, name)
+
+    def _timed(self, fn, *args):
         t0 = time.perf_counter()
-        out = self.encoder.embed(texts)
+        out = fn(*args)
         self.seconds += time.perf_counter() - t0
-        self.runs += len(texts)  # one session run per text (services/moderation/encoder.py)
-        self.tokens += sum(len(e.ids) for e in self.encoder.tokenizer.encode_batch(list(texts)))
         return out
+
+    def _count(self, texts) -> None:
+        self.lows += len(texts)  # one session run per text (services/moderation/encoder.py)
+        self.tokens += sum(len(e.ids) for e in self.encoder.tokenizer.encode_batch(list(texts)))
+
+    def embed(self, texts):
+        self._count(texts)
+        self.highs += len(texts)
+        return self._timed(self.encoder.embed, texts)
+
+    def low(self, texts):
+        self._count(texts)
+        return self._timed(self.encoder.low, texts)
+
+    def high(self, hidden, mid):
+        self.highs += 1
+        return self._timed(self.encoder.high, hidden, mid)
 
 
 def pairs(n: int, answer_chars: int) -> list[tuple[str, str]]:
@@ -77,7 +99,8 @@ def measure(settings, rows: list[tuple[str, str]], shared: bool) -> dict[str, fl
         last_window_s += out.semantic.encoder.seconds - before
     meters = [inp.semantic.encoder] + ([] if shared else [out.semantic.encoder])
     n = len(rows)
-    return {"runs": sum(m.runs for m in meters) / n, "tokens": sum(m.tokens for m in meters) / n,
+    return {"lows": sum(m.lows for m in meters) / n, "highs": sum(m.highs for m in meters) / n,
+            "tokens": sum(m.tokens for m in meters) / n,
             "ms": 1e3 * sum(m.seconds for m in meters) / n, "last_window_ms": 1e3 * last_window_s / n}
 
 
@@ -92,10 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = ModerationSettings(**({"model_dir": args.model_dir} if args.model_dir else {}))
     rows = pairs(args.requests, args.answer_chars)
     print(f"{len(rows)} requests, answers cut to {args.answer_chars} characters; per request:")
-    print(f"{'scanner processes':<34}{'encoder runs':>13}{'tokens':>8}{'ms':>8}{'last window ms':>16}")
+    print(f"{'scanner processes':<34}{'lower halves':>13}{'upper halves':>13}{'tokens':>8}{'ms':>8}{'last window ms':>16}")
     for label, shared in (("shared (one cache)", True), ("per_direction (two caches)", False)):
         m = measure(settings, rows, shared)
-        print(f"{label:<34}{m['runs']:>13.2f}{m['tokens']:>8.1f}{m['ms']:>8.1f}{m['last_window_ms']:>16.1f}")
+        print(f"{label:<34}{m['lows']:>13.2f}{m['highs']:>13.2f}{m['tokens']:>8.1f}{m['ms']:>8.1f}{m['last_window_ms']:>16.1f}")
     return 0
 
 

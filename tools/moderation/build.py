@@ -77,7 +77,8 @@ KEY_FILES = ["build.py", "convert.py", "seed.yaml", "probes.txt", "requirements-
 KEY_GLOBS = ["tools/moderation/data/**/*.py", "tools/moderation/data/**/*.yaml", "tools/moderation/data/**/*.jsonl",
              "tools/moderation/eval_data/**/*", "services/moderation/normalize.py", "services/moderation/segment.py",
              "services/moderation/encoder.py", "tools/moderation/lexical/*.py", "services/moderation/heads.py", "services/moderation/categories.py"]
-ARTIFACT_FILES = ["model.onnx", "eval.jsonl", "reference.json", "encoder.onnx", "tokenizer.json", "heads.npz"]
+ARTIFACT_FILES = ["model.onnx", "eval.jsonl", "reference.json", "encoder.onnx", "encoder_low.onnx", "encoder_high.onnx",
+                  "tokenizer.json", "heads.npz"]
 # Categories the lexical model adds to the semantic scores, its cut for each, and how they combine.
 # "mean", not "max": alt-profanity-check is English-only and scores the German article "die" 0.945,
 # so max flagged German everyday text; mean keeps its recall on real profanity (model card, exp. 11).

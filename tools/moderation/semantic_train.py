@@ -30,6 +30,10 @@ STATEMENT_SHARE_IN_ANSWER_HEAD = 0.5  # non-answer rows the answer head also see
 LONG_CHARS = 300  # benign texts longer than this train as LONG_WINDOWS of their windows
 LONG_WINDOWS = 2
 SEED = 0
+# The cascade's gate lets a text go after the encoder's lower half when every category's gate
+# probability is below that category's exit point: the highest point that lets go at most this
+# share of the category's rows the full head catches out of fold (session 30: model card, exp. 32).
+GATE_MAX_LOSS = 0.005
 
 
 def log(msg: str) -> None:
@@ -75,6 +79,42 @@ def augmented(rows: list[dict], normalize: Callable[[str], str], obfuscations: d
 
 def pair_features(e_ans: np.ndarray, e_req: np.ndarray) -> np.ndarray:
     return np.concatenate([e_ans, e_req, e_ans * e_req], axis=1).astype(np.float32)
+
+
+def mid_features(x: np.ndarray, head: str) -> np.ndarray:
+    """A head's inputs -> its gate's: the mid-layer block (the last third of each embedding, what
+    the encoder's lower half returns). Text head: e -> mid(e); answer head: [e(a), e(r), e(a)*e(r)]
+    -> [mid(a), mid(r), mid(a)*mid(r)]."""
+    if head == "text":
+        return np.ascontiguousarray(x[:, -x.shape[1] // 3:])
+    dim = x.shape[1] // 3  # one embedding
+    a, r = x[:, dim - dim // 3:dim], x[:, 2 * dim - dim // 3:2 * dim]
+    return pair_features(a, r)
+
+
+def exit_point(y: np.ndarray, head_oof: np.ndarray, cuts: np.ndarray, gate_oof: np.ndarray,
+               max_loss: float = GATE_MAX_LOSS) -> tuple[np.ndarray, dict]:
+    """The gate's exit point per category and what they do out of fold: a text whose gate
+    probability is below the exit point in every category skips the full head. A category's point
+    is the highest that lets go at most `max_loss` of the rows the full head flags in that
+    category and that carry its label (a harmful row it misses anyway costs nothing), so no
+    category pays for the others (one point for all let 1.9 points of self-harm intent go)."""
+    hit = (head_oof >= cuts) & (y > 0)
+    at = np.zeros(y.shape[1], dtype=np.float32)
+    for j in range(y.shape[1]):
+        ranked = np.sort(gate_oof[hit[:, j], j])
+        # strictly below it: at most max_loss of them; where the head catches nothing, nothing is lost
+        at[j] = ranked[int(max_loss * len(ranked))] if len(ranked) else 1.0
+    go = (gate_oof < at).all(1)
+    benign = y.sum(1) == 0
+    caught = hit.any(1)
+    flagged_benign = (head_oof >= cuts).any(1) & benign
+    return at, {"exit": [round(float(a), 4) for a in at], "benign_let_go": round(float(go[benign].mean()), 4),
+                "harmful_let_go": round(float(go[~benign].mean()), 4),
+                "caught_let_go": round(float(go[caught].mean()), 4) if caught.any() else None,
+                "caught_let_go_worst_category": round(float(max(go[hit[:, j]].mean() for j in range(y.shape[1]) if hit[:, j].any())), 4)
+                if caught.any() else None,
+                "benign_flags_let_go": round(float(go[flagged_benign].mean()), 4) if flagged_benign.any() else None}
 
 
 def fold_of(group: str, k: int = FOLDS) -> int:

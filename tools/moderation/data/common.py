@@ -158,6 +158,11 @@ class Wheel:
         return sorted(n for n in self.zf.namelist() if n.startswith(prefix))
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    """One JSON object per line. Split at "\n" only, not splitlines(): texts may hold U+2028."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
 def find_wheel(wheels: Path, stem: str) -> Wheel | None:
     hits = sorted(Path(wheels).glob(f"{stem}-*.whl"))
     if len(hits) > 1:

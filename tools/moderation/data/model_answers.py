@@ -7,8 +7,8 @@ committed: generating them takes minutes of engine time, too slow for set-up. Tw
 OpenAI's default sampling, which a client gets by asking for it) and
 `model_answers_train_defaults.jsonl` (`--per-lang 300`: the first 3,345 of those requests in the
 same hash order, at the served model's defaults, 0.2 / 0.9, what a client that leaves sampling out
-gets: fluent or looping text rather than drifting text; model card, experiment 31). Each answer is cut into the windows the pipeline checks (services/pipeline/windows.py,
-stored in the file: this module runs in the build venv, without pydantic), and every window
+gets: fluent or looping text rather than drifting text; model card, experiment 31). Each answer
+is cut into the windows the pipeline checks (services/pipeline/windows.py, stored in the file: this module runs in the build venv, without pydantic), and every window
 trains as a benign answer in the context of its request. Why: the answer head had only seen
 templated and corpus answers, and flagged a fifth of this model's real answers to benign requests
 (it writes loosely, and in de/fr/es often garbled text); see the model card, experiment 15.
@@ -16,11 +16,10 @@ The eval-split answers (tools/moderation/eval_data/model_answers.jsonl) are neve
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from tools.moderation.data.common import Row
+from tools.moderation.data.common import Row, read_jsonl
 
 FILE = Path(__file__).with_name("model_answers_train.jsonl")
 FILES = (FILE, Path(__file__).with_name("model_answers_train_defaults.jsonl"))
@@ -39,10 +38,7 @@ def _rows(path: Path) -> list[Row]:
     if not path.is_file():
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8").split("\n"):
-        if not line.strip():
-            continue
-        a = json.loads(line)
+    for a in read_jsonl(path):
         if a["split"] != "train":
             raise ValueError(f"{path.name} holds an answer to a {a['split']} request: {a['request'][:60]!r}")
         for i, window in enumerate(a["windows"]):
