@@ -28,15 +28,21 @@ def _session(path: Path, threads: int):
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
+def _tokenizer(path: Path, max_tokens: int):
+    """One text per call, so no padding; windows are sentence-sized, longer texts are truncated."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    tok.enable_truncation(max_length=max_tokens)
+    tok.no_padding()
+    return tok
+
+
 class Encoder:
     """texts -> L2-normalised sentence embeddings [N, dim] (float32). Thread-safe."""
 
     def __init__(self, onnx_path: Path, tokenizer_path: Path, threads: int = 1, max_tokens: int = MAX_TOKENS):
-        from tokenizers import Tokenizer
-
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        self.tokenizer.enable_truncation(max_length=max_tokens)
-        self.tokenizer.no_padding()
+        self.tokenizer = _tokenizer(tokenizer_path, max_tokens)
         self.session = _session(onnx_path, threads)
         self.dim = int(self.session.get_outputs()[0].shape[-1])
 
@@ -71,11 +77,7 @@ class SplitEncoder(Encoder):
 
     def __init__(self, low_path: Path, high_path: Path, tokenizer_path: Path, threads: int = 1,
                  max_tokens: int = MAX_TOKENS):
-        from tokenizers import Tokenizer
-
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        self.tokenizer.enable_truncation(max_length=max_tokens)
-        self.tokenizer.no_padding()
+        self.tokenizer = _tokenizer(tokenizer_path, max_tokens)
         self.session = _session(low_path, threads)  # `session`: what tools wrap and count
         self.high_session = _session(high_path, threads)
         self._high_inputs = [i.name for i in self.high_session.get_inputs()]  # hidden, attention_mask, mid

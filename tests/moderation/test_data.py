@@ -26,7 +26,7 @@ def test_categories_match_the_runtime():
 def test_output_is_byte_identical_across_runs(tmp_path):
     for out in ("a", "b"):
         build.main(["--out", str(tmp_path / out), "--wheels", str(tmp_path / "none"), "--allow-missing"])
-    for name in ("train.jsonl", "eval.jsonl", "sources.json"):
+    for name in ("train.jsonl", "eval.jsonl", "external.jsonl", "sources.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     for name in ("train.jsonl", "eval.jsonl"):  # one record a line, even for str.splitlines()
         text = (tmp_path / "a" / name).read_text(encoding="utf-8")

