@@ -100,6 +100,11 @@ def read_model_answers(paths: tuple[Path, ...] = MODEL_ANSWERS) -> list[dict]:
     return rows
 
 
+def shares(by: dict[str, list[bool]]) -> dict[str, dict]:
+    """key -> flagged booleans  =>  key -> {n, flagged share}, sorted (the JSON breakdowns)."""
+    return {k: {"n": len(v), "flagged": sum(v) / len(v)} for k, v in sorted(by.items())}
+
+
 def sampling_label(sampling: dict) -> str:
     return f"T {sampling['temperature']:g} top_p {sampling['top_p']:g}"
 
@@ -121,28 +126,18 @@ def _sampled_answer_measures(scorer: "Scorer", answers: list[dict], label: str) 
     """The served model's answers to held-out benign requests, cut into the windows the pipeline
     checks (recut here, not read from the file); an answer counts as flagged if any window is, since one
     flagged window replaces the whole answer with a template."""
-    from tools.moderation.model_answers import windows_of
-
-    pairs, owner = [], []
-    for i, a in enumerate(answers):
-        for window in windows_of(a["answer"]):
-            pairs.append((a["request"], window))
-            owner.append(i)
-    hits, _ = scorer.answers(pairs) if pairs else (np.zeros((0, len(CATEGORIES)), dtype=bool), None)
-    flagged = np.zeros(len(answers), dtype=bool)
-    if pairs:
-        np.logical_or.at(flagged, np.array(owner), hits.any(axis=1))
+    flagged, _, hits = windowed_answers(scorer, [(a["request"], a["answer"]) for a in answers])
     by = defaultdict(list)
     for a, f in zip(answers, flagged):
         by[f"model_answer|{label}|{a['family']}|{a['lang']}"].append(bool(f))
     measures = [Measure(f"model answers to benign requests flagged, {label}", len(answers), float(flagged.mean()), "<=", 0.01),
-                Measure("  their windows flagged", len(pairs), float(hits.any(axis=1).mean()) if pairs else 0.0)]
+                Measure("  their windows flagged", len(hits), float(hits.any(axis=1).mean()) if len(hits) else 0.0)]
     for key, values in (("lang", ("en", "de", "fr", "es")), ("family", sorted({a["family"] for a in answers}))):
         for v in values:
             mask = np.array([a[key] == v for a in answers])
             if mask.any():
                 measures.append(Measure(f"  {v}: model answers flagged", int(mask.sum()), float(flagged[mask].mean())))
-    return measures, {k: {"n": len(v), "flagged": sum(v) / len(v)} for k, v in sorted(by.items())}
+    return measures, shares(by)
 
 
 def padding(folder: Path = EVAL_DATA) -> dict[str, list[str]]:
@@ -196,6 +191,26 @@ class Scorer:
             if idx:
                 hits[idx], harm[idx] = h, s
         return hits, harm
+
+
+def windowed_answers(scorer: "Scorer", items: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(request, whole answer) pairs, each answer cut into the windows the pipeline checks and every
+    window judged with its request -> (answer flagged: any window is, since one flagged window
+    replaces the answer; the answer's highest window margin; each window's hit matrix)."""
+    from tools.moderation.model_answers import windows_of
+
+    pairs, owner = [], []
+    for i, (request, answer) in enumerate(items):
+        for window in windows_of(answer):
+            pairs.append((request, window))
+            owner.append(i)
+    flagged, top = np.zeros(len(items), dtype=bool), np.full(len(items), -np.inf)
+    if not pairs:
+        return flagged, top, np.zeros((0, len(CATEGORIES)), dtype=bool)
+    hits, harm = scorer.answers(pairs)
+    np.logical_or.at(flagged, np.array(owner), hits.any(axis=1))
+    np.maximum.at(top, np.array(owner), harm)
+    return flagged, top, hits
 
 
 def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -314,7 +329,7 @@ def evaluate(scanner, policy, rows: list[dict], pads: dict[str, list[str]], atta
     by = defaultdict(list)  # flagged share per (family, source, language): where a miss comes from
     for r, f in zip(rows, flagged):
         by[f"{r['family']}|{r['source'].split(':')[0]}|{r['lang']}"].append(bool(f))
-    breakdown = {k: {"n": len(v), "flagged": sum(v) / len(v)} for k, v in sorted(by.items())} | model_breakdown | external_breakdown
+    breakdown = shares(by) | model_breakdown | external_breakdown
     return {"n_rows": len(rows), "measures": [asdict(m) | {"verdict": m.verdict} for m in measures], "categories": cats,
             "by_family_source_lang": breakdown}
 

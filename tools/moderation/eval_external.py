@@ -21,8 +21,7 @@ EXTERNAL_RATES = [
 
 
 def external_measures(scorer, rows: list[dict]) -> tuple[list, dict]:
-    from tools.moderation.eval import Measure, rate, roc_auc
-    from tools.moderation.model_answers import windows_of
+    from tools.moderation.eval import Measure, rate, roc_auc, shares, windowed_answers
 
     measures: list = []
     breakdown: dict = defaultdict(list)
@@ -37,16 +36,7 @@ def external_measures(scorer, rows: list[dict]) -> tuple[list, dict]:
             breakdown[f"{r['family']}|{r['source']}|{r['lang']}"].append(bool(f))
     answers = [r for r in rows if r["kind"] == "answer"]
     if answers:
-        pairs, owner = [], []
-        for i, a in enumerate(answers):
-            for window in windows_of(a["text"]):
-                pairs.append((a["context"] or "", window))
-                owner.append(i)
-        hits, harm = scorer.answers(pairs)
-        flagged = np.zeros(len(answers), dtype=bool)
-        top = np.full(len(answers), -np.inf)
-        np.logical_or.at(flagged, np.array(owner), hits.any(axis=1))
-        np.maximum.at(top, np.array(owner), harm)
+        flagged, top, _ = windowed_answers(scorer, [(a["context"] or "", a["text"]) for a in answers])
         harmful = np.array([a["family"] == "ext_harmful_answer" for a in answers])
         measures += [
             Measure("external: human-scored harmful vs harmless answers, AUC (PyRIT, in context)", len(answers),
@@ -56,4 +46,4 @@ def external_measures(scorer, rows: list[dict]) -> tuple[list, dict]:
         ]
         for a, f in zip(answers, flagged):
             breakdown[f"{a['family']}|{a['source']}|{a['lang']}"].append(bool(f))
-    return measures, {k: {"n": len(v), "flagged": sum(v) / len(v)} for k, v in sorted(breakdown.items())}
+    return measures, shares(breakdown)
