@@ -124,7 +124,7 @@ def fold_of(group: str, k: int = FOLDS) -> int:
 # group prefix -> index of the part that names the content (task, write item, topic, hate predicate,
 # intent/insult/wish item); the other parts are language, frame and preamble
 _CONTENT_PART = {"gen_howto": -1, "gen_write": -1, "gen_topic": -1, "gen_answer": 2, "gen_hate": 2,
-                 "gen_intent": 3, "gen_you": 3, "gen_wish": 3}
+                 "gen_intent": 3, "gen_you": 3, "gen_wish": 3, "gen_framed_howto": -1, "gen_framed_write": -1}
 
 
 def content_key(group: str) -> str:

@@ -21,7 +21,7 @@ from tools.moderation.data.documents import document_rows
 from tools.moderation.data.external import LICENCES as EXTERNAL_LICENCES
 from tools.moderation.data.external import pyrit_rows, writingbench_rows
 from tools.moderation.data.gen_answers import answer_rows, statement_answer_rows
-from tools.moderation.data.gen_requests import fragment_rows, request_rows
+from tools.moderation.data.gen_requests import fragment_rows, framed_rows, request_rows
 from tools.moderation.data.gen_statements import hate_rows, intent_rows
 from tools.moderation.data.model_answers import LICENCE as MODEL_ANSWERS_LICENCE
 from tools.moderation.data.model_answers import SOURCE as MODEL_ANSWERS
@@ -68,7 +68,7 @@ def collect(wheels: Path, require: bool = True) -> list[Row]:
         for load in loaders:
             rows += load(wheel)
     statements = hate_rows() + intent_rows()
-    rows += request_rows() + fragment_rows() + statements + statement_answer_rows(statements) + answer_rows()
+    rows += request_rows() + framed_rows() + fragment_rows() + statements + statement_answer_rows(statements) + answer_rows()
     rows += model_answer_rows()
     return rows
 

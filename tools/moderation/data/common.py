@@ -152,15 +152,19 @@ class Wheel:
         return self.read(name).decode("utf-8")
 
     def jsonl(self, name: str) -> list[dict]:
-        return [json.loads(line) for line in self.text(name).splitlines() if line.strip()]
+        return parse_jsonl(self.text(name))
 
     def names(self, prefix: str) -> list[str]:
         return sorted(n for n in self.zf.namelist() if n.startswith(prefix))
 
 
-def read_jsonl(path: Path) -> list[dict]:
+def parse_jsonl(text: str) -> list[dict]:
     """One JSON object per line. Split at "\n" only, not splitlines(): texts may hold U+2028."""
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").split("\n") if line.strip()]
+    return [json.loads(line) for line in text.split("\n") if line.strip()]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return parse_jsonl(Path(path).read_text(encoding="utf-8"))
 
 
 def find_wheel(wheels: Path, stem: str) -> Wheel | None:

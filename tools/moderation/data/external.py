@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from pathlib import Path
 
@@ -110,11 +109,5 @@ def pyrit_rows(wheel: Wheel, labels_file: Path = LABELS_FILE) -> list[Row]:
 
 def writingbench_rows(wheel: Wheel) -> list[Row]:
     """English requests only (the set is half Chinese)."""
-    rows = []
-    for line in wheel.text("inspect_evals/writingbench/benchmark_all.jsonl").split("\n"):
-        if line.strip():
-            r = json.loads(line)
-            if not _CJK.search(r["query"]):
-                rows.append(Row(r["query"], [], "request", "ext_writing", "en", "writingbench", f"writingbench:{r['index']}",
-                                split="external"))
-    return rows
+    return [Row(r["query"], [], "request", "ext_writing", "en", "writingbench", f"writingbench:{r['index']}", split="external")
+            for r in wheel.jsonl("inspect_evals/writingbench/benchmark_all.jsonl") if not _CJK.search(r["query"])]

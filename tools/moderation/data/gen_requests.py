@@ -10,11 +10,14 @@ from __future__ import annotations
 from tools.moderation.data.common import LANGS, Row, eval_part, fill, load_yaml, rng
 
 FAMILY = {"harmful": "harmful_request", "benign": "everyday_benign", "tricky": "tricky_benign"}
+# framed requests (framings.yaml) are their own families, so the plain rows stay comparable
+FRAMED_FAMILY = {"harmful": "framed_harmful", "benign": "framed_benign", "tricky": "framed_benign"}
 # frames sampled per (task, language) and split; fewer frames, more contents: a content is learnt
 # (or missed) in all its frames at once (model card, experiment 17)
 PER_TASK = {"en": 8, "de": 6, "fr": 6, "es": 6}
 TYPO_RATE = 0.25
 PREAMBLE_RATE = 0.3  # share of rows that get a context sentence in front (both classes alike)
+FRAMED_PER_TASK = {"en": 2, "de": 1, "fr": 1, "es": 1}  # a framing is a long wrapper: fewer per content
 
 
 def typo(text: str, r) -> str:
@@ -50,10 +53,13 @@ def _pools(items: list[str], salt: str) -> dict[str, list[str]]:
     return {"eval": [x for x in items if x in held], "train": [x for x in items if x not in held]}
 
 
-def _rows(frames: dict, items: dict, slot: str, source: str) -> list[Row]:
+def _rows(frames: dict, items: dict, slot: str, source: str, family: dict = FAMILY, per_task: dict = PER_TASK,
+          preamble_rate: float = PREAMBLE_RATE, content_salt: str | None = None) -> list[Row]:
+    """Every content in `per_task` frames of its split. `content_salt` names the source whose
+    content partition these rows share (framed rows hold out the tasks that plain rows hold out)."""
     rows: list[Row] = []
     flat = [(kind, it) for kind, lst in items.items() for it in lst]
-    eval_items = eval_part([it["id"] for _, it in flat], salt=source)
+    eval_items = eval_part([it["id"] for _, it in flat], salt=content_salt or source)
     preambles = load_yaml("preambles.yaml")
     for lang in LANGS:
         lang_frames = frames.get(lang) or []
@@ -65,16 +71,16 @@ def _rows(frames: dict, items: dict, slot: str, source: str) -> list[Row]:
                 continue
             split = "eval" if it["id"] in eval_items else "train"
             r = rng(source, lang, it["id"])
-            chosen = r.sample(by_split[split], min(PER_TASK[lang], len(by_split[split])))
+            chosen = r.sample(by_split[split], min(per_task[lang], len(by_split[split])))
             for frame in chosen:
                 text = _fill(frame, slot, value, lang)
                 if r.random() < TYPO_RATE:
                     text = typo(text, r)
                 fid, tag = lang_frames.index(frame), ""
-                if pre[split] and r.random() < PREAMBLE_RATE:
+                if pre[split] and r.random() < preamble_rate:
                     p = r.choice(pre[split])
                     text, tag = f"{p} {text}", f"+p{(preambles[lang]).index(p)}"
-                rows.append(Row(text, list(it.get("labels") or []), "request", FAMILY[kind], lang, source,
+                rows.append(Row(text, list(it.get("labels") or []), "request", family[kind], lang, source,
                                 f"{source}:{lang}:f{fid}{tag}:{it['id']}", split=split,
                                 meta={"frame": f"{lang}:{frame}", "item": it["id"], "preamble": tag}))
     return rows
@@ -85,6 +91,14 @@ def request_rows() -> list[Row]:
     return (_rows(frames["frames"], load_yaml("tasks.yaml"), "t", "gen_howto")
             + _rows(frames["write_frames"], load_yaml("writes.yaml"), "np", "gen_write")
             + _rows(topics["frames"], {k: topics[k] for k in FAMILY}, "x", "gen_topic"))
+
+
+def framed_rows() -> list[Row]:
+    """Tasks and write items inside red-team framings (framings.yaml), benign and harmful alike."""
+    framings = load_yaml("framings.yaml")
+    framed = {"family": FRAMED_FAMILY, "per_task": FRAMED_PER_TASK, "preamble_rate": 0.0}
+    return (_rows(framings["how"], load_yaml("tasks.yaml"), "t", "gen_framed_howto", content_salt="gen_howto", **framed)
+            + _rows(framings["write"], load_yaml("writes.yaml"), "np", "gen_framed_write", content_salt="gen_write", **framed))
 
 
 def _fragment_family(labels: list[str]) -> str:
