@@ -3,6 +3,7 @@ labels and the form balance that issue 11 asks for. Uses the generated part (no 
 from __future__ import annotations
 
 import json
+import zipfile
 from collections import Counter
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from services.moderation.categories import CATEGORIES as RUNTIME_CATEGORIES
 from services.moderation.normalize import normalize
 from tools.moderation.data import __main__ as build
-from tools.moderation.data.common import CATEGORIES, STABLE_MIN, dedup_key, eval_part, fill, fix_grammar
+from tools.moderation.data.common import CATEGORIES, STABLE_MIN, Wheel, dedup_key, eval_part, fill, fix_grammar
 from tools.moderation.data.gen_requests import typo
 
 
@@ -156,3 +157,10 @@ def test_chatterbot_user_turns_hostile_to_the_bot_are_not_labelled_benign():
                  "What is AI?", "Hast du die Nachrichten gehört?",
                  "Tengo un problema", "estoy deprimido"):
         assert not hostile_to_the_bot(text), text
+
+
+def test_wheel_jsonl_keeps_a_line_separator_inside_a_text(tmp_path):
+    path = tmp_path / "w.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("d/x.jsonl", '{"t": "a\u2028b"}\n\n{"t": "c"}\n')
+    assert Wheel(path).jsonl("d/x.jsonl") == [{"t": "a\u2028b"}, {"t": "c"}]

@@ -7,7 +7,6 @@ from collections import defaultdict
 
 import pytest
 
-from tools.moderation.data.common import Wheel
 from tools.moderation.data.gen_requests import FRAMED_FAMILY, framed_rows, request_rows
 
 
@@ -41,11 +40,3 @@ def test_labels_follow_the_content_and_every_language_is_framed(framed):
         assert (r.family == FRAMED_FAMILY["harmful"]) == bool(r.labels), r.text
     assert {r.lang for r in framed} == {"en", "de", "fr", "es"}
 
-
-def test_wheel_jsonl_keeps_a_line_separator_inside_a_text(tmp_path):
-    path = tmp_path / "w.whl"
-    import zipfile
-
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("d/x.jsonl", '{"t": "a\u2028b"}\n\n{"t": "c"}\n')
-    assert Wheel(path).jsonl("d/x.jsonl") == [{"t": "a\u2028b"}, {"t": "c"}]
