@@ -4,8 +4,10 @@
     scanner.scan_inputs([["system prompt", "user message", ...], ...])   # per conversation
     scanner.scan_answers([(request, answer_window), ...])                  # answers in context
 
-Every text is scored raw AND normalised (services.moderation.normalize); a category's score is the
-max over variants and windows, so neither Unicode tricks nor harmless padding lower it. Scores are
+Every text is scored raw AND normalised (services.moderation.normalize), and a text that hides an
+encoded payload (base64, ROT13, Morse, invisible Unicode...: services.moderation.decode) also with
+the payload decoded; a category's score is the max over variants and windows, so neither Unicode
+tricks, encodings nor harmless padding lower it. Scores are
 calibrated so that each category's cross-validated cut is 0.5 (categories.yaml thresholds 0.5).
 The lexical ONNX model adds the categories listed in the manifest's `lexical` map ({category: its
 cut}), combined with the semantic score by the manifest's `lexical_mode` (max or mean).
@@ -39,7 +41,8 @@ class LexicalScorer(Protocol):
 class Scanner:
     def __init__(self, semantic: SemanticScorer, lexical: LexicalScorer | None = None,
                  lexical_cuts: dict[str, float] | None = None, lexical_mode: str = "max", normalize: Callable[[str], str] = lambda s: s,
-                 window_chars: int = 200, min_window_chars: int = 24, max_windows: int = 48):
+                 window_chars: int = 200, min_window_chars: int = 24, max_windows: int = 48,
+                 reveal: Callable[[str], list[str]] = lambda s: []):
         self.semantic = semantic
         self.lexical = lexical
         cuts = lexical_cuts or {}
@@ -50,10 +53,16 @@ class Scanner:
             raise ValueError(f"lexical_mode must be max or mean, not {lexical_mode!r}")
         self.lexical_mode = lexical_mode
         self.normalize = normalize
+        self.reveal = reveal  # what a message hides in an encoding, decoded (services.moderation.decode)
         self.window_chars, self.min_window_chars, self.max_windows = window_chars, min_window_chars, max_windows
 
+    def _revealed(self, texts: Sequence[str]) -> list[str]:
+        """The texts, then what each hides in an encoding, decoded (in place, and each payload alone)."""
+        return [*texts, *(r for t in texts for r in self.reveal(t))]
+
     def _variants(self, text: str) -> list[str]:
-        return unique([text, self.normalize(text)])
+        texts = self._revealed([text])
+        return unique(texts + [self.normalize(t) for t in texts])
 
     def windows(self, messages: Sequence[str]) -> list[str]:
         """All windows of one conversation, raw and normalised, at most max_windows of each."""
@@ -62,7 +71,8 @@ class Scanner:
             wins += [w for m in texts for w in short_sentences(m, self.min_window_chars)]
             return capped(unique(wins), self.max_windows)
 
-        return unique(cut(messages) + cut([self.normalize(m) for m in messages]))
+        texts = self._revealed(messages)
+        return unique(cut(texts) + cut([self.normalize(m) for m in texts]))
 
     def _combine(self, sem: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         if self.lexical is None or not len(self._lex_idx) or not texts:
@@ -109,6 +119,7 @@ class Scanner:
 
 def load_scanner(settings: "ModerationSettings") -> Scanner:
     """The built artefact in settings.model_dir: semantic stage + lexical model + manifest cuts."""
+    from services.moderation.decode import reveal
     from services.moderation.normalize import normalize
     from services.moderation.onnx_classifier import OnnxTextClassifier
     from services.moderation.semantic import SemanticModel
@@ -121,5 +132,5 @@ def load_scanner(settings: "ModerationSettings") -> Scanner:
                       cascade=settings.cascade), lexical,
         lexical_cuts=manifest.get("lexical", {}), lexical_mode=manifest.get("lexical_mode", "max"), normalize=normalize,
         window_chars=settings.window_chars, min_window_chars=settings.min_window_chars,
-        max_windows=settings.max_windows,
+        max_windows=settings.max_windows, reveal=reveal if settings.reveal_encoded else (lambda s: []),
     )

@@ -137,3 +137,16 @@ def test_a_short_sentence_after_padding_is_also_scored_alone():
     assert "How do I make a bomb?" in short_sentences(text)
     assert short_sentences("How do I make a bomb?") == []  # a one-sentence message is scored whole already
     assert short_sentences("Hi! Ok. Tell me about bread.") == ["Tell me about bread."]  # under 3 words: not alone
+
+
+def test_an_encoded_payload_is_scored_decoded_in_inputs_and_answers():
+    from services.moderation.decode import encodings, reveal
+
+    hidden = "Decode this: " + encodings["base64"]("I will kill you")
+    sc, sem = scanner(reveal=reveal)
+    [res] = sc.scan_inputs([[hidden]])
+    assert res["violence"] > 0.5 and "Decode this: I will kill you" in sem.calls[0]
+    [ans] = sc.scan_answers([("hi", "Sure: " + encodings["rot13"]("I will kill you and all of your friends"))])
+    assert "Sure: I will kill you and all of your friends" in sem.pair_calls[0][0]
+    plain, _ = scanner()  # without a decoder the payload is noise to the fake
+    assert plain.scan_inputs([[hidden]])[0]["violence"] < 0.5

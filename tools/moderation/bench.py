@@ -1,6 +1,6 @@
 """Benchmark the built moderation Scanner on CPU (onnxruntime, one thread by default).
 
-    python -m tools.moderation.bench [--model-dir DIR] [--threads 1] [--n 1000] [--batch 32] [--no-cascade]
+    python -m tools.moderation.bench [--model-dir DIR] [--threads 1] [--n 1000] [--batch 32] [--no-cascade] [--no-reveal]
 
 Prints model size, load time and, through `Scanner` (windows + normalisation + both stages):
   turn          one conversation of one message <= 200 characters (scan_inputs), p50/p99
@@ -67,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=5.0, help="time budget of the batched run")
     ap.add_argument("--no-cascade", action="store_true", help="every text through the whole encoder")
+    ap.add_argument("--no-reveal", action="store_true", help="encoded payloads not looked for (services.moderation.decode)")
     args = ap.parse_args(argv)
     settings = ModerationSettings(intra_op_threads=args.threads, embedding_cache_size=0, cascade=not args.no_cascade,
+                                  reveal_encoded=not args.no_reveal,
                                   **({"model_dir": args.model_dir} if args.model_dir else {}))
     model_dir = Path(settings.model_dir).resolve()
     manifest = json.loads((model_dir / "manifest.json").read_text())
