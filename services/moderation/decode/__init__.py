@@ -28,6 +28,7 @@ from services.moderation.decode import alphabets, byte_codes, invisible
 from services.moderation.decode.ciphers import decipher
 from services.moderation.decode.decorations import WHOLE
 from services.moderation.decode.forward import encodings
+from services.moderation.segment import unique
 
 __all__ = ["reveal", "encodings"]
 
@@ -60,4 +61,4 @@ def reveal(text: str, max_chars: int = 20_000) -> list[str]:
     out = decipher(out, keep)
     if out == text:
         return []
-    return list(dict.fromkeys([" ".join(out.split()), *(f for f in found if f)]))
+    return unique([" ".join(out.split()), *(f for f in found if f)])

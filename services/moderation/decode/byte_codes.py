@@ -45,15 +45,14 @@ def _a85(run: str) -> str | None:
 
 
 def _uu(block: str) -> str | None:
-    out = []
-    for line in block.splitlines():
-        if line.startswith(("begin ", "end")) or line in ("`", ""):
-            continue
-        try:
-            out.append(binascii.a2b_uu(line))
-        except binascii.Error:
-            return None
-    return utf8(b"".join(out))
+    """The data lines decoded, when each is as long as its first character says (its byte count)."""
+    lines = [ln for ln in block.splitlines() if ln and not ln.startswith(("begin ", "end")) and ln != "`"]
+    if not lines or any(len(ln) < 1 + 4 * -(-(ord(ln[0]) - 32) // 3) for ln in lines):
+        return None
+    try:
+        return utf8(b"".join(binascii.a2b_uu(ln) for ln in lines))
+    except binascii.Error:
+        return None
 
 
 def _qp(text: str) -> str | None:
@@ -71,16 +70,6 @@ UU_BLOCK = re.compile(r"(?m)(?:^|(?<= ))(?:begin [0-7]{3} \S+\n)?(?:[!-M][ -`]{4
 QP_ESCAPES = re.compile(r"=[0-9A-F]{2}")
 
 
-def _uu_shaped(block: str) -> bool:
-    """Each data line's first character gives its byte count: the line must be that long."""
-    lines = [ln for ln in block.splitlines() if ln and not ln.startswith(("begin ", "end")) and ln != "`"]
-    return bool(lines) and all(len(ln) >= 1 + 4 * -(-(ord(ln[0]) - 32) // 3) for ln in lines)
-
-
-def uu_block(block: str) -> str | None:
-    return _uu(block) if _uu_shaped(block) else None
-
-
 def quoted_printable(text: str) -> str | None:
     """The whole text read as quoted-printable, when it has three escapes or more ("=C3=A9")."""
     return _qp(text) if len(QP_ESCAPES.findall(text)) >= 3 else None
@@ -91,4 +80,4 @@ HEX = (HEX_RUN, _hex)
 B32 = (B32_RUN, _b32)
 B64 = (B64_RUN, _b64)
 A85 = (A85_RUN, _a85)
-UU = (UU_BLOCK, uu_block)
+UU = (UU_BLOCK, _uu)

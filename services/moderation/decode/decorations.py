@@ -30,6 +30,7 @@ def _unzalgo(text: str, keep: Callable[[str], str] = lambda s: s) -> str | None:
 TURNED = dict(zip("ɐqɔpǝɟƃɥᴉɾʞlɯuodbɹsʇnʌʍxʎz∀ᗺƆᗡƎℲ⅁HIſꓘ˥WNOԀΌᴚS⊥∩ΛMX⅄Z¿¡˙'„",
                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ?!.,,"))
 _TURNED_ONLY = frozenset("ɐɔǝɟƃɥᴉɾʞɯɹʇʌʍʎ∀ᗺƆᗡƎℲ⅁ſꓘ˥ԀΌᴚ⊥∩Λ⅄¿¡˙")  # not ordinary letters
+_TURNED_ONLY_CHAR = re.compile("[%s]" % "".join(sorted(_TURNED_ONLY)))
 
 
 # A span without the ASCII letters that turned text never has (a, c, e, h, t...: they are turned
@@ -48,6 +49,8 @@ def _unturn(text: str, keep: Callable[[str], str] = lambda s: s) -> str | None:
             return span
         return keep("".join(TURNED.get(c, c) for c in reversed(span)))
 
+    if len(_TURNED_ONLY_CHAR.findall(text)) < 3:  # no span can have three: ordinary text stops here
+        return None
     out = _TURNABLE.sub(turn, text)
     return None if out == text else out
 
@@ -57,19 +60,20 @@ def _unturn(text: str, keep: Callable[[str], str] = lambda s: s) -> str | None:
 # times: alone, "e-mail", "co-op" or "son-in-law" is just a word. French inversions ("a-t-il",
 # "est-ce", "dis-moi") are words too.
 _CUT_WORD = re.compile(r"(?<![\w*-])[^\W\d_]{1,3}(?:(?:-{1,2}|\*)[^\W\d_]{1,3})+(?![\w*-])")
+_SEPARATORS = re.compile(r"[-*]+")
 _CLITICS = frozenset("t il elle on ils elles ce je tu nous vous moi toi le la les lui leur y en ci là".split())
 
 
 def _unsplit(text: str, keep: Callable[[str], str] = lambda s: s) -> str | None:
     """The cut words joined; the stretch from the first to the last of them is the payload."""
-    cut = [m for m in _CUT_WORD.finditer(text) if not set(re.split(r"[-*]+", m.group(0).lower())[1:]) <= _CLITICS]
-    if len(cut) < 2 and not any(len(re.findall(r"[-*]+", m.group(0))) >= 3 for m in cut):
+    cut = [m for m in _CUT_WORD.finditer(text) if not set(_SEPARATORS.split(m.group(0).lower())[1:]) <= _CLITICS]
+    if len(cut) < 2 and not any(len(_SEPARATORS.findall(m.group(0))) >= 3 for m in cut):
         return None
     out = text
     for m in reversed(cut):
-        out = out[:m.start()] + re.sub(r"[-*]", "", m.group(0)) + out[m.end():]
-    stretch = text[cut[0].start():cut[-1].end()]
-    keep(re.sub(r"(?<=\w)[-*]+(?=\w)", "", stretch) if len(cut) > 1 else re.sub(r"[-*]", "", stretch))
+        out = out[:m.start()] + _SEPARATORS.sub("", m.group(0)) + out[m.end():]
+    # In a cut word every separator stands between letters, so this joins a lone word the same way.
+    keep(re.sub(r"(?<=\w)[-*]+(?=\w)", "", text[cut[0].start():cut[-1].end()]))
     return out
 
 
