@@ -121,8 +121,8 @@ class ModerationSettings(BaseModel):
     # experiment 32). False: every text runs the whole encoder and the full heads.
     cascade: bool = True
     # Payloads hidden by an encoding (base64, hex, ROT13, Morse, Braille, ASCII in invisible Unicode,
-    # ...: services/moderation/decode/) are also scored decoded, as one more variant of their
-    # message. Ordinary text hides none and costs ~0.1 ms more to look at. False: not looked for.
+    # words run together...: services/moderation/decode/) are also scored decoded, as one more variant
+    # of their message. Ordinary text hides none and costs ~0.1 ms more to look at. False: not looked for.
     reveal_encoded: bool = True
     # Checks the Router runs in a scanner process of its own (services/moderation/process.py) instead
     # of calling the InputModeration / OutputModeration deployment: no Ray hop on a request's critical

@@ -120,11 +120,14 @@ class Scanner:
 def load_scanner(settings: "ModerationSettings") -> Scanner:
     """The built artefact in settings.model_dir: semantic stage + lexical model + manifest cuts."""
     from services.moderation.decode import reveal
+    from services.moderation.decode.joined import lexicon
     from services.moderation.normalize import normalize
     from services.moderation.onnx_classifier import OnnxTextClassifier
     from services.moderation.semantic import SemanticModel
 
     model_dir = Path(settings.model_dir)
+    if settings.reveal_encoded:
+        lexicon()  # words run together are split with it: loaded now, so that no check waits for it
     lexical = OnnxTextClassifier(model_dir, intra_op_threads=settings.intra_op_threads)
     manifest = json.loads((model_dir / "manifest.json").read_text())
     return Scanner(

@@ -10,9 +10,9 @@ the model can read and a classifier cannot: base64, base32, base16 / hex, Ascii8
 quoted-printable, ROT13, Atbash, Morse, the NATO alphabet, Braille, reversed text, and ASCII
 smuggled in invisible Unicode (tag characters, variant selectors, "sneaky bits" of invisible
 operators); or decorate it until the words are no longer words: Zalgo (stacked combining marks),
-upside-down letters, words cut into hyphenated pieces. Normalisation cannot help: it folds
+upside-down letters, words cut into hyphenated pieces; or run the words together without spaces. Normalisation cannot help: it folds
 look-alikes, but a base64 run has no look-alike, and the invisible kinds are exactly what it
-deletes. One module per family: byte_codes, ciphers, alphabets, invisible, decorations (text: what
+deletes. One module per family: byte_codes, ciphers, alphabets, invisible, decorations, joined (text: what
 decoded text must look like; forward: the encodings, for the eval). The Scanner scores the revealed text as one
 more message of its conversation (max over variants), so a decoded "How do I make a bomb?" is
 judged like the plain one, and a benign payload stays benign.
@@ -24,7 +24,7 @@ has several of the commonest en/de/fr/es function words and the sentence itself 
 """
 from __future__ import annotations
 
-from services.moderation.decode import alphabets, byte_codes, invisible
+from services.moderation.decode import alphabets, byte_codes, invisible, joined
 from services.moderation.decode.ciphers import decipher
 from services.moderation.decode.decorations import WHOLE
 from services.moderation.decode.forward import encodings
@@ -59,6 +59,7 @@ def reveal(text: str, max_chars: int = 20_000) -> list[str]:
         out = pattern.sub(lambda m: f" {keep(p)} " if (p := decode(m.group(0))) else m.group(0), out)
     out = byte_codes.quoted_printable(out) or out
     out = decipher(out, keep)
+    out = joined.unjoin(out, keep) or out  # last: a byte run or a cipher's letters are not words run together
     if out == text:
         return []
     return unique([" ".join(out.split()), *(f for f in found if f)])

@@ -76,4 +76,5 @@ encodings: dict[str, Callable[[str], str]] = {
     "upside_down": _turn,
     "split_words": _split_encode,
     "sneaky_bits": _sneaky_bits,
+    "joined": lambda s: "".join(s.split()),  # words run together: "howdoimakeabomb?"
 }
