@@ -34,6 +34,11 @@ _LONG = re.compile(r"[^\W\d_]{%d,}" % MIN_RUN)
 _STRETCH = re.compile(r"[^.!?…;:\n]+")  # where a run must be most of the letters
 
 
+def _key(word: str) -> str:
+    """How the lexicon spells a word: lower case, the typographic apostrophe made plain."""
+    return word.lower().replace("’", "'")
+
+
 @lru_cache(maxsize=1)
 def lexicon() -> dict[str, float]:
     """word -> cost (-log frequency), the best over the four languages; words of two letters only
@@ -44,7 +49,7 @@ def lexicon() -> dict[str, float]:
     best: dict[str, float] = {}
     for lang in LANGUAGES:
         for word, freq in get_frequency_dict(lang, "small").items():
-            word = word.replace("’", "'")
+            word = _key(word)
             if (len(word) > 2 or word in _SINGLE or word in COMMON) and len(word) <= MAX_WORD \
                     and word.replace("'", "").isalpha() and freq > best.get(word, 0.0):
                 best[word] = freq
@@ -54,7 +59,7 @@ def lexicon() -> dict[str, float]:
 def split(run: str) -> list[str]:
     """The likeliest words `run` is made of, in its own letters and case (Viterbi; letters no word
     fits are kept together as one unknown word)."""
-    costs, low = lexicon(), run.lower().replace("’", "'")
+    costs, low = lexicon(), _key(run)
     n = len(low)
     best = [0.0] + [math.inf] * n
     back = [0] * (n + 1)
@@ -79,13 +84,9 @@ def split(run: str) -> list[str]:
     return words[::-1]
 
 
-def _word(run: str) -> bool:
-    return run.lower().replace("’", "'") in lexicon()
-
-
 def _unjoined(run: str) -> str | None:
     words = [w for i in range(0, len(run), MAX_RUN) for w in split(run[i:i + MAX_RUN])]
-    function = {w for w in (w.lower().replace("’", "'") for w in words) if w in COMMON or "'" in w}  # "i'm", "c'est"
+    function = {w for w in map(_key, words) if w in COMMON or "'" in w}  # "i'm", "c'est"
     letters = [len(w) == 1 for w in words]
     if sum(len(w) >= 3 for w in words) < 3 or len(function) < 2 or (len(words[-1]) < 3 and len(words) < 6) \
             or any(a and b for a, b in zip(letters, letters[1:])):  # "international i z at i on": a suffix in pieces
@@ -103,7 +104,7 @@ def unjoin(text: str, keep: Callable[[str], str] = lambda s: s) -> str | None:
     def stretch(s: re.Match) -> str:
         nonlocal found, budget
         part = s.group(0)
-        runs = [m for m in _RUN.finditer(part) if len(m.group(0)) >= MIN_RUN and not _word(m.group(0))]
+        runs = [m for m in _RUN.finditer(part) if len(m.group(0)) >= MIN_RUN and _key(m.group(0)) not in lexicon()]
         if not runs or sum(len(m.group(0)) for m in runs) < 0.6 * sum(c.isalpha() for c in part):
             return part
         out, at = [], 0
