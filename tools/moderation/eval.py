@@ -11,8 +11,8 @@ holds out by template and content (never trained on), plus tools/moderation/eval
 eval_data/model_answers*.jsonl (the served model's own answers to held-out benign requests, checked
 window by window as the pipeline checks them, one row per sampling: its defaults and OpenAI's 1.0;
 tools/moderation/model_answers.py wrote them).
-Attacks (obfuscations, encodings as garak's probes send them, padding) are built here from the
-harmful held-out rows. DIR/external.jsonl, where the build wrote one, adds rows other people wrote
+Attacks (obfuscations, encodings as garak's probes send them, padding, chat emoji added) are built
+here from the harmful held-out rows. DIR/external.jsonl, where the build wrote one, adds rows other people wrote
 (tools/moderation/eval_external.py).
 Latency: tools.moderation.bench.
 """
@@ -32,6 +32,7 @@ from services.moderation.categories import CATEGORIES
 from services.moderation.decode import encodings
 from services.moderation.normalize import obfuscations
 from tools.moderation.data.common import read_jsonl
+from tools.moderation.data.emoji import CHAT_EMOJI, with_emoji
 
 EVAL_REPLIES = Path(__file__).with_name("eval_replies.txt")
 EVAL_DATA = Path(__file__).with_name("eval_data")
@@ -291,6 +292,20 @@ def encoding_attacks(scorer: Scorer, base: list[dict], benign: list[dict]) -> li
     return out
 
 
+def emoji_rows(scorer: Scorer, base: list[dict], everyday: list[dict]) -> list[Measure]:
+    """Chat emoji added to harmful inputs (recall next to the plain text's) and to everyday
+    requests (flagged next to plain), and each popular emoji sent alone."""
+    own = own_labels(base)
+    p = share(caught(scorer, own, [[r["text"]] for r in base]))
+    got = share(caught(scorer, own, [[with_emoji(r["text"], "eval")] for r in base]))
+    plain = share(scorer.conversations([[r["text"]] for r in everyday])[0].any(axis=1))
+    added = share(scorer.conversations([[with_emoji(r["text"], "eval")] for r in everyday])[0].any(axis=1))
+    alone = share(scorer.conversations([[e] for e in CHAT_EMOJI])[0].any(axis=1))
+    return [Measure(f"emoji added to harmful inputs: recall (plain {p:.1%})", len(base), got / p if p else float("nan"), ">=", 0.90),
+            Measure(f"emoji added to everyday requests: flagged (plain {plain:.1%})", len(everyday), added),
+            Measure("a popular chat emoji sent alone: flagged", len(CHAT_EMOJI), alone)]
+
+
 def attacks(scorer: Scorer, base: list[dict], pads: dict[str, list[str]]) -> list[Measure]:
     """Recall of each obfuscation and of padded text next to the plain text's, on harmful inputs.
     A row counts as caught when a category of its own labels is flagged; padded rows whose padding
@@ -358,6 +373,7 @@ def evaluate(scanner, policy, rows: list[dict], pads: dict[str, list[str]], atta
     everyday = [r for r in rows if r["family"] == "everyday_benign" and r["kind"] == "request"]
     measures += encoding_attacks(scorer, capped(base, ENCODED_PER_FAMILY, "encoded"),
                                  capped(everyday, ENCODED_PER_FAMILY, "encoded"))
+    measures += emoji_rows(scorer, base, capped(everyday, attack_n, "emoji"))
     for lg in ("en", "de", "fr", "es"):
         inputs = (lang == lg) & ~ans
         hi = lg != "en"
