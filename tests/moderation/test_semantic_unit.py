@@ -101,23 +101,6 @@ def test_benign_text_also_trains_as_the_windows_run_time_scores():
     assert [t for t, labels in texts if labels] == [harmful["text"].lower()]
 
 
-def test_a_share_of_inputs_also_trains_with_chat_emoji_added_under_its_own_labels():
-    """Benign and harmful inputs alike (an emoji must carry no label by itself); answers never."""
-    from tools.moderation.data.emoji import CHAT_EMOJI
-    from tools.moderation.semantic_train import EMOJI_EVERY, augmented
-
-    rows = [{"text": f"Show me how to bake cookie number {i}", "labels": [] if i % 2 else ["illicit"],
-             "kind": "answer" if i % 3 == 0 else "request", "group": str(i)} for i in range(600)]
-    out = augmented(rows, normalize=lambda s: s, obfuscations={})
-    plain = {r["text"] for r in rows}
-    added = [r for r in out if r["text"] not in plain]
-    assert added and all(any(e in r["text"] for e in CHAT_EMOJI) and r["kind"] == "request" for r in added)
-    assert {tuple(r["labels"]) for r in added} == {(), ("illicit",)}
-    assert 0.5 / EMOJI_EVERY < len(added) / sum(r["kind"] == "request" for r in rows) < 2 / EMOJI_EVERY
-    source = {r["group"]: r for r in rows}
-    assert all(r["labels"] == source[r["group"]]["labels"] for r in added)
-
-
 def test_cuts_can_come_from_one_fold_only():
     """With a fine-tuned encoder the cuts come from the fold it never trained on."""
     from tools.moderation.semantic_train import FOLDS, content_fold, cross_validate

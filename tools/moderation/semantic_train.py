@@ -30,7 +30,6 @@ STATEMENT_SHARE_IN_ANSWER_HEAD = 0.5  # non-answer rows the answer head also see
 LONG_CHARS = 300  # benign texts longer than this train as LONG_WINDOWS of their windows
 LONG_WINDOWS = 2
 SEED = 0
-EMOJI_EVERY = 12  # one input row in this many (by hash) also trains with chat emoji added (data/emoji.py)
 # The cascade's gate lets a text go after the encoder's lower half when every category's gate
 # probability is below that category's exit point: the highest point that lets go at most this
 # share of the category's rows the full head catches out of fold (session 30: model card, exp. 32).
@@ -58,12 +57,8 @@ def augmented(rows: list[dict], normalize: Callable[[str], str], obfuscations: d
     """Normalised rows, plus normalise(obfuscate(x)) for a share of harmful ones: normalisation is
     imperfect, so the heads also learn what its leftovers look like. Benign text also trains as the
     windows run time cuts it into: a sentence scored alone ("I live alone and nobody needs to know
-    about this.") was never seen alone in training and was flagged (model card, experiment 14).
-    One input in EMOJI_EVERY, benign or harmful alike, also trains with chat emoji added, so an
-    emoji carries no label by itself (experiment 40: the heads had never seen one, and emoji added
-    to everyday requests doubled their flags)."""
+    about this.") was never seen alone in training and was flagged (model card, experiment 14)."""
     from services.moderation.segment import message_windows
-    from tools.moderation.data.emoji import with_emoji
 
     rng = random.Random(SEED)
     names = sorted(obfuscations)
@@ -76,8 +71,6 @@ def augmented(rows: list[dict], normalize: Callable[[str], str], obfuscations: d
                 continue
             out += [{**r, "text": normalize(w)} for w in wins]
         out.append({**r, "text": normalize(r["text"])})
-        if r.get("kind") != "answer" and int(hashlib.sha256(r["text"].encode()).hexdigest()[:8], 16) % EMOJI_EVERY == 0:
-            out.append({**r, "text": normalize(with_emoji(r["text"], "train"))})
         if r["labels"] and names and rng.random() < AUG_SHARE:
             fn = obfuscations[names[rng.randrange(len(names))]]
             out.append({**r, "text": normalize(fn(r["text"]))})

@@ -3,7 +3,7 @@
 The heads never trained on emoji; this compares three readings of the same inputs with the shipped
 build, each applied to every message before the Scanner: as they are (what ships), each emoji
 replaced by its English CLDR name ("💦" -> "sweat droplets", the `emoji` package), and each emoji
-removed. Rows: the eval's emoji rows (tools.moderation.data.emoji.with_emoji on held-out everyday, tricky
+removed. Rows: the eval's emoji rows (tools.moderation.eval.with_emoji on held-out everyday, tricky
 and harmful inputs), each popular chat emoji alone, and a few requests that say their harm in emoji.
 
     python -m tools.moderation.experiments.exp40.emoji [--model-dir DIR] [--data DIR]
@@ -16,8 +16,7 @@ import numpy as np
 from services.config import ModerationSettings
 from services.moderation import load_policy
 from services.moderation.scan import load_scanner
-from tools.moderation.data.emoji import CHAT_EMOJI, with_emoji
-from tools.moderation.eval import HARMFUL, Scorer, capped, caught, eval_rows, own_labels
+from tools.moderation.eval import CHAT_EMOJI, HARMFUL, Scorer, capped, caught, eval_rows, own_labels, with_emoji
 from tools.moderation.experiments.exp28.lang_cuts import parse_args
 
 # Written for this experiment (not eval data): harm said partly in emoji.
