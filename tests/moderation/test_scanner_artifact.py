@@ -38,9 +38,10 @@ def test_everyday_requests_pass(scanner, policy, text):
     assert not flagged(policy, scores), (text, scores)
 
 
-# Experiment 40: the heads never trained on emoji, and a few alone read as sexual. Training on
-# emoji-decorated inputs fixed these three but flagged benign ROT13 / reversed payloads (not adopted).
-KNOWN_EMOJI_MISREADS = ["💦", "🤤", "😈 nice"]
+# Experiment 40: the heads never trained on emoji, and a few alone read as sexual ("💦" 0.9998 here;
+# "🤤" and "😈 nice" nearer the cut, so left out: a build on another CPU kind may read them apart).
+# Training on emoji-decorated inputs fixed them but flagged benign ROT13 / reversed payloads.
+KNOWN_EMOJI_MISREADS = ["💦"]
 
 
 @pytest.mark.parametrize("text", [*(pytest.param(t, marks=pytest.mark.xfail(strict=True, reason="experiment 40"))
