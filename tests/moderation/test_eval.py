@@ -104,7 +104,8 @@ def test_emoji_rows_add_chat_emoji_by_hash_and_measure_what_they_change():
 
     base = [r for r in ROWS if r["labels"] and r["kind"] != "answer"]
     everyday = [r for r in ROWS if r["family"] == "everyday_benign"]
-    m = {x.name.split(":")[0]: x for x in ev.emoji_rows(ev.Scorer(SweatIsSexual(), ModerationPolicy()), base, everyday)}
+    scorer = ev.Scorer(SweatIsSexual(), ModerationPolicy())
+    m = {x.name.split(":")[0]: x for x in [*ev.attacks(scorer, base, PADS), *ev.emoji_rows(scorer, everyday)]}
     assert m["a popular chat emoji sent alone"].value == pytest.approx(1 / len(ev.CHAT_EMOJI))
     assert m["emoji added to harmful inputs"].n == len(base) and m["emoji added to harmful inputs"].op == ">="
     assert 0 < m["emoji added to harmful inputs"].value <= 1.0  # a run-on emoji ("bomb😂") hides the keyword here
